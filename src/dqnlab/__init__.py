@@ -1,0 +1,1 @@
+"""dqnlab: run, tune and compare Deep Q-Network experiments."""

@@ -1,0 +1,69 @@
+"""Value checks on a composed config, run before any environment, file or MLflow run is made.
+
+Hydra already rejects unknown groups, options and keys at composition; these rules catch
+values that compose fine but cannot work.
+"""
+
+from collections.abc import Callable
+from numbers import Real
+
+from omegaconf import DictConfig, OmegaConf
+
+from dqnlab.errors import ConfigError
+
+Rule = tuple[str, Callable[[float], bool], str]
+
+POSITIVE_INTS = (
+    "agent.batch_size",
+    "agent.target_sync_period",
+    "agent.train_freq",
+    "agent.gradient_steps",
+    "buffer.capacity",
+    "exploration.decay_steps",
+    "trainer.total_steps",
+    "trainer.num_envs",
+    "trainer.eval_every",
+    "trainer.eval_episodes",
+    "trainer.checkpoint_every",
+    "trainer.log_every",
+)
+
+NUMBER_RULES: tuple[Rule, ...] = (
+    ("agent.lr", lambda v: v > 0, "a number > 0"),
+    ("agent.gamma", lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ("agent.tau", lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    ("agent.learning_starts", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
+    ("exploration.start", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("exploration.end", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("trainer.progress_every_s", lambda v: v > 0, "a number of seconds > 0"),
+    *((key, lambda v: v > 0 and v == int(v), "an integer > 0") for key in POSITIVE_INTS),
+)
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "device": ("auto", "cpu", "cuda"),
+    "agent.loss": ("huber", "mse"),
+    "exploration.decay": ("linear", "exponential"),
+    "trainer.vectorization_mode": ("sync", "async", "vector_entry_point"),
+}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first bad key and what it allows."""
+    for key, allowed in CHOICES.items():
+        value = OmegaConf.select(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not allowed: use one of {list(allowed)}")
+    for key, ok, allowed in NUMBER_RULES:
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
+            raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+    max_grad_norm = cfg.agent.max_grad_norm
+    if max_grad_norm is not None and (not isinstance(max_grad_norm, Real) or max_grad_norm <= 0):
+        raise ConfigError(
+            f"agent.max_grad_norm={max_grad_norm!r} is not allowed: expected a number > 0 or null"
+        )
+    if cfg.buffer.capacity < cfg.agent.batch_size:
+        raise ConfigError(
+            f"buffer.capacity={cfg.buffer.capacity} is smaller than "
+            f"agent.batch_size={cfg.agent.batch_size}: it must hold at least one batch"
+        )

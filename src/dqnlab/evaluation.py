@@ -1,0 +1,46 @@
+"""Greedy evaluation on environments kept apart from training."""
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Returns and lengths of one evaluation, one entry per episode."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.returns.std())
+
+
+@torch.no_grad()
+def evaluate_greedy(
+    q_net: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: torch.device
+) -> EvalResult:
+    """Play one greedy episode in each of `envs`, always from the same seeds.
+
+    Fixed seeds make evaluations at different training steps comparable; each env's first
+    episode counts and the autoreset episodes after it are ignored.
+    """
+    obs, _ = envs.reset(seed=seed)
+    returns = np.zeros(envs.num_envs)
+    lengths = np.zeros(envs.num_envs, dtype=np.int64)
+    running = np.ones(envs.num_envs, dtype=bool)
+    while running.any():
+        actions = q_net(torch.as_tensor(obs, device=device)).argmax(dim=1).cpu().numpy()
+        obs, rewards, terminated, truncated, _ = envs.step(actions)
+        returns += rewards * running
+        lengths += running
+        running &= ~(terminated | truncated)
+    return EvalResult(returns, lengths)

@@ -1,0 +1,78 @@
+"""The DQN learner: online and target networks, the TD loss and the optimiser step."""
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dqnlab.errors import ConfigError
+from dqnlab.replay import ReplaySample
+from dqnlab.targets import max_q, td_target
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    # Huber (delta 1): quadratic near zero, linear for large TD errors, so outliers
+    # do not dominate the gradient.
+    "huber": F.smooth_l1_loss,
+    "mse": F.mse_loss,
+}
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+@dataclass
+class UpdateStats:
+    """Per-update statistics, kept as tensors so the hot loop never waits on the device."""
+
+    loss: torch.Tensor
+    q_mean: torch.Tensor
+    grad_norm: torch.Tensor
+
+
+class DQNLearner:
+    """Minimises the TD error of the online network against a periodically synced target."""
+
+    def __init__(
+        self,
+        q_net: nn.Module,
+        make_optimizer: OptimizerFactory,
+        gamma: float,
+        loss: str = "huber",
+        max_grad_norm: float | None = 10.0,
+    ) -> None:
+        if loss not in LOSSES:
+            raise ConfigError(f"agent.loss={loss!r} is not allowed: use one of {sorted(LOSSES)}")
+        self.q_net = q_net
+        self.target_net = copy.deepcopy(q_net).requires_grad_(False)
+        self.optimizer = make_optimizer(q_net.parameters())
+        self.gamma = gamma
+        self.loss_fn = LOSSES[loss]
+        self.max_grad_norm = max_grad_norm if max_grad_norm is not None else float("inf")
+        self.num_updates = 0
+
+    def update(self, batch: ReplaySample) -> UpdateStats:
+        """One gradient step on a batch of transitions."""
+        q_taken = self.q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            next_q = max_q(self.target_net(batch.next_obs))
+            target = td_target(batch.rewards, next_q, batch.terminated, self.gamma)
+        loss = self.loss_fn(q_taken, target)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.q_net.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+        return UpdateStats(loss.detach(), q_taken.detach().mean(), grad_norm.detach())
+
+    @torch.no_grad()
+    def sync_target(self, tau: float = 1.0) -> None:
+        """Copy the online weights into the target (tau=1) or move them a fraction tau there."""
+        if tau >= 1.0:
+            self.target_net.load_state_dict(self.q_net.state_dict())
+        else:
+            torch._foreach_lerp_(
+                list(self.target_net.parameters()), list(self.q_net.parameters()), tau
+            )

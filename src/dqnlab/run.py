@@ -1,0 +1,203 @@
+"""The composition root: turn a Hydra config into objects, train, and record it in MLflow."""
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dqnlab.config_checks import check_config
+from dqnlab.envs import EnvSpaces, inspect_env, make_vector_env
+from dqnlab.errors import ConfigError
+from dqnlab.learner import DQNLearner
+from dqnlab.loop import LoopSettings, TrainResult, train
+from dqnlab.plots import learning_curve
+from dqnlab.seeding import seed_everything
+from dqnlab.tracking import flatten, source_tags, tracked_run
+
+log = logging.getLogger(__name__)
+
+EVAL_SEED_OFFSET = 1_000_000  # eval episodes never replay the training seeds
+
+
+def resolve_device(requested: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for CUDA without one is a config error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is visible: use device=auto or cpu")
+    return torch.device(requested)
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """`instantiate`, letting a ConfigError raised by a constructor reach the user as is."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, ConfigError):
+            raise exc.__cause__ from None
+        raise
+
+
+def run(cfg: DictConfig, on_eval: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train one DQN as `cfg` says, tracked in one MLflow run; return what it produced.
+
+    Everything that can be checked is checked before the MLflow run exists, so bad input
+    leaves nothing behind. `on_eval(step, eval_mean)` is called after each evaluation and
+    may raise to stop training (a sweep's pruner does).
+    """
+    check_config(cfg)
+    env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
+    spaces = inspect_env(cfg.env.id, env_kwargs)
+    device = resolve_device(cfg.device)
+    if cfg.trainer.torch_threads:
+        torch.set_num_threads(cfg.trainer.torch_threads)
+    rng = seed_everything(cfg.seed)
+    learner = _build_learner(cfg, spaces, device)
+    buffer = build(
+        cfg.buffer,
+        obs_shape=spaces.obs_shape,
+        obs_dtype=_storage_dtype(spaces.obs_dtype),
+        device=device,
+        seed=cfg.seed,
+    )
+    exploration = build(cfg.exploration)
+    settings = _loop_settings(cfg)
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    started = datetime.now()
+    envs = make_vector_env(
+        cfg.env.id, cfg.trainer.num_envs, cfg.trainer.vectorization_mode, env_kwargs
+    )
+    eval_envs = make_vector_env(
+        cfg.env.id, cfg.trainer.eval_episodes, cfg.trainer.vectorization_mode, env_kwargs
+    )
+    try:
+        with (
+            _stop_on_sigterm(),
+            tracked_run(
+                tracking_uri=cfg.tracking.uri,
+                experiment=cfg.tracking.experiment,
+                run_name=f"{cfg.env.name}-s{cfg.seed}-{started:%Y%m%d-%H%M%S}",
+                params=flatten(OmegaConf.to_container(cfg, resolve=True)),
+                tags=source_tags(overrides) | {"env.id": cfg.env.id, "seed": str(cfg.seed)},
+                description=f"DQN on {cfg.env.id}, seed {cfg.seed}"
+                + (f", overrides: {' '.join(overrides)}" if overrides else ""),
+                flush_every_s=cfg.tracking.flush_every_s,
+            ) as tracker,
+        ):
+            mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+            checkpoint = Path(cfg.trainer.checkpoint_dir) / tracker.run_id / "checkpoint.pt"
+            result = train(
+                envs,
+                eval_envs,
+                learner,
+                buffer,
+                exploration,
+                settings,
+                device,
+                rng,
+                tracker,
+                checkpoint,
+                on_eval,
+            )
+            tracker.flush()
+            _log_outcome(cfg, result, learner, spaces, checkpoint)
+    finally:
+        envs.close()
+        eval_envs.close()
+    return result
+
+
+def _build_learner(cfg: DictConfig, spaces: EnvSpaces, device: torch.device) -> DQNLearner:
+    q_net = build(cfg.network, obs_shape=spaces.obs_shape, n_actions=spaces.n_actions)
+    return DQNLearner(
+        q_net.to(device),
+        make_optimizer=build(cfg.agent.optimizer, lr=cfg.agent.lr),
+        gamma=cfg.agent.gamma,
+        loss=cfg.agent.loss,
+        max_grad_norm=cfg.agent.max_grad_norm,
+    )
+
+
+def _loop_settings(cfg: DictConfig) -> LoopSettings:
+    agent, trainer = cfg.agent, cfg.trainer
+    return LoopSettings(
+        total_steps=trainer.total_steps,
+        learning_starts=agent.learning_starts,
+        batch_size=agent.batch_size,
+        train_freq=agent.train_freq,
+        gradient_steps=agent.gradient_steps,
+        target_sync_period=agent.target_sync_period,
+        tau=agent.tau,
+        eval_every=trainer.eval_every,
+        log_every=trainer.log_every,
+        checkpoint_every=trainer.checkpoint_every,
+        progress_every_s=trainer.progress_every_s,
+        seed=cfg.seed,
+        eval_seed=cfg.seed + EVAL_SEED_OFFSET,
+    )
+
+
+def _storage_dtype(obs_dtype: np.dtype) -> np.dtype:
+    """Float observations are stored as float32 (half the memory of float64, what nets use)."""
+    return np.dtype(np.float32) if np.issubdtype(obs_dtype, np.floating) else obs_dtype
+
+
+def _log_outcome(
+    cfg: DictConfig,
+    result: TrainResult,
+    learner: DQNLearner,
+    spaces: EnvSpaces,
+    checkpoint: Path,
+) -> None:
+    """Summary metrics, the learning curve, the final checkpoint and the best model."""
+    mlflow.log_metrics(
+        {"eval/best_return_mean": result.best_eval, "train/seconds": result.seconds},
+        step=result.steps,
+    )
+    figure = learning_curve(
+        np.array(result.episode_steps),
+        np.array(result.episode_returns),
+        np.array([e.step for e in result.evals]),
+        np.array([e.mean for e in result.evals]),
+        np.array([e.std for e in result.evals]),
+        title=f"DQN on {cfg.env.id} (seed {cfg.seed})",
+    )
+    mlflow.log_figure(figure, "plots/learning_curve.png")
+    mlflow.log_artifact(str(checkpoint), "checkpoints")
+    if cfg.tracking.log_model and result.best_state is not None:
+        best = learner.q_net
+        best.load_state_dict(result.best_state)
+        best = best.to("cpu").eval()
+        example = np.zeros((2, *spaces.obs_shape), dtype=_storage_dtype(spaces.obs_dtype))
+        mlflow.pytorch.log_model(
+            best,
+            name="best_model",
+            input_example=example,
+            # Listing requirements skips MLflow's slow inference of them.
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
+
+
+class _stop_on_sigterm:
+    """Turn SIGTERM (what schedulers send) into KeyboardInterrupt so the run ends KILLED."""
+
+    def __enter__(self) -> None:
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)

@@ -1,0 +1,18 @@
+"""Train one DQN: python src/train.py [env=lunarlander] [agent.lr=3e-4] ..."""
+
+import hydra
+from omegaconf import DictConfig
+
+from dqnlab.cli import preflight, report_config_errors
+from dqnlab.run import run
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Train and return the best greedy eval return (what a sweeper maximises)."""
+    return report_config_errors(lambda: run(cfg).best_eval)
+
+
+if __name__ == "__main__":
+    preflight("config")
+    main()

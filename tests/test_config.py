@@ -1,0 +1,106 @@
+"""Every option of every config group composes and instantiates; key names are stable."""
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from dqnlab.cli import CONF_DIR
+from dqnlab.config_checks import check_config
+from dqnlab.envs import inspect_env
+from dqnlab.errors import ConfigError
+from dqnlab.learner import DQNLearner
+
+GROUPS = ("env", "network", "buffer", "exploration", "agent", "trainer", "tracking")
+
+INTERFACE_KEYS = (
+    "agent.lr",
+    "agent.gamma",
+    "agent.batch_size",
+    "agent.target_sync_period",
+    "exploration.decay_steps",
+    "buffer.capacity",
+    "trainer.total_steps",
+    "trainer.eval_every",
+    "trainer.eval_episodes",
+    "trainer.checkpoint_every",
+    "seed",
+    "device",
+)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes_and_passes_checks(compose_config, group: str, option: str) -> None:
+    cfg = compose_config(f"{group}={option}")
+    check_config(cfg)
+    spaces = inspect_env(cfg.env.id, cfg.env.kwargs)
+    net = instantiate(cfg.network, obs_shape=spaces.obs_shape, n_actions=spaces.n_actions)
+    assert net(torch.zeros(2, *spaces.obs_shape)).shape == (2, spaces.n_actions)
+    buffer = instantiate(cfg.buffer, obs_shape=spaces.obs_shape, obs_dtype=np.float32)
+    assert buffer.capacity == cfg.buffer.capacity
+    exploration = instantiate(cfg.exploration)
+    assert exploration.stats(0)["epsilon"] == cfg.exploration.start
+    learner = DQNLearner(
+        net,
+        instantiate(cfg.agent.optimizer, lr=cfg.agent.lr),
+        cfg.agent.gamma,
+        cfg.agent.loss,
+        cfg.agent.max_grad_norm,
+    )
+    assert learner.optimizer.param_groups[0]["lr"] == cfg.agent.lr
+
+
+def test_required_groups_and_options_exist() -> None:
+    assert {"cartpole", "lunarlander"} <= set(options("env"))
+    assert "mlp" in options("network")
+    assert "uniform" in options("buffer")
+    assert "epsilon_greedy" in options("exploration")
+
+
+def test_interface_keys_exist(compose_config) -> None:
+    cfg = compose_config()
+    for key in INTERFACE_KEYS:
+        assert OmegaConf.select(cfg, key) is not None, key
+
+
+def test_defaults_are_cartpole_and_env_options_carry_tuned_values(compose_config) -> None:
+    cartpole, lunar = compose_config(), compose_config("env=lunarlander")
+    assert cartpole.env.id == "CartPole-v1"
+    assert lunar.env.id == "LunarLander-v3"
+    assert lunar.tracking.experiment == "dqn-lunarlander"
+    assert cartpole.agent != lunar.agent  # each env brings its own tuned agent settings
+
+
+def test_command_line_overrides_win_over_env_defaults(compose_config) -> None:
+    cfg = compose_config("env=lunarlander", "agent.lr=0.123")
+    assert cfg.agent.lr == 0.123
+
+
+def test_any_gymnasium_id_works_without_code(compose_config) -> None:
+    cfg = compose_config("env.id=Acrobot-v1")
+    check_config(cfg)
+    assert inspect_env(cfg.env.id, {}).n_actions == 3
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("agent.lr=0", "agent.lr"),
+        ("agent.gamma=1.5", "agent.gamma"),
+        ("exploration.end=2", "exploration.end"),
+        ("trainer.total_steps=-5", "trainer.total_steps"),
+        ("agent.batch_size=2.5", "agent.batch_size"),
+        ("agent.loss=l1", "agent.loss"),
+        ("agent.max_grad_norm=0", "agent.max_grad_norm"),
+        ("buffer.capacity=8", "buffer.capacity"),
+        ("agent.lr=fast", "agent.lr"),
+    ],
+)
+def test_check_config_names_the_bad_key(compose_config, override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        check_config(compose_config(override))

@@ -1,0 +1,29 @@
+"""Same seed and config on CPU: the same run, bit for bit."""
+
+import torch
+
+from dqnlab.checkpoint import load_checkpoint
+from dqnlab.run import run
+from tests.conftest import short_run_overrides
+
+
+def test_same_seed_gives_identical_runs(compose_config, tracking_uri: str, tmp_path) -> None:
+    overrides = [*short_run_overrides(3000), "seed=7", "tracking.log_model=false", "device=cpu"]
+    first = run(compose_config(*overrides, "trainer.checkpoint_dir=a"))
+    second = run(compose_config(*overrides, "trainer.checkpoint_dir=b"))
+    assert first.episode_returns == second.episode_returns
+    assert [(e.step, e.mean, e.std) for e in first.evals] == [
+        (e.step, e.mean, e.std) for e in second.evals
+    ]
+    (a,) = (tmp_path / "a").glob("*/checkpoint.pt")
+    (b,) = (tmp_path / "b").glob("*/checkpoint.pt")
+    weights_a, weights_b = load_checkpoint(a)["q_net"], load_checkpoint(b)["q_net"]
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+def test_different_seeds_give_different_runs(compose_config, tracking_uri: str) -> None:
+    overrides = [*short_run_overrides(1500), "tracking.log_model=false", "device=cpu"]
+    assert (
+        run(compose_config(*overrides, "seed=1")).episode_returns
+        != run(compose_config(*overrides, "seed=2")).episode_returns
+    )

@@ -1,0 +1,133 @@
+"""The training loop on a counting env: what enters the buffer around episode ends."""
+
+from functools import partial
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from dqnlab.envs import make_vector_env
+from dqnlab.exploration import EpsilonGreedy
+from dqnlab.learner import DQNLearner
+from dqnlab.loop import LoopSettings, crossed, train
+from dqnlab.networks import MLPQNetwork
+from dqnlab.replay import UniformReplayBuffer
+
+EPISODE_CAP = 7  # time limit: truncation
+TERMINAL_AT = 5  # action 1 at exactly position 5 terminates
+
+
+class CountingEnv(gym.Env):
+    """Observation = [episode id, position]; reward = position; easy to audit transitions."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.episode = getattr(self, "episode", -1) + 1
+        self.position = 0
+        return self._obs(), {}
+
+    def step(self, action: int):
+        self.position += 1
+        terminated = bool(action == 1 and self.position == TERMINAL_AT)
+        return self._obs(), float(self.position), terminated, False, {}
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.episode, self.position], dtype=np.float32)
+
+
+gym.register("CountingEnv-v0", entry_point=CountingEnv, max_episode_steps=EPISODE_CAP)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.points: list[tuple[str, float, int]] = []
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.points += [(k, float(v), step) for k, v in metrics.items()]
+
+    def maybe_flush(self) -> None:
+        pass
+
+
+def run_counting_env(tmp_path: Path, num_envs: int, total_steps: int = 300):
+    envs = make_vector_env("CountingEnv-v0", num_envs)
+    eval_envs = make_vector_env("CountingEnv-v0", 2)
+    torch.manual_seed(0)
+    learner = DQNLearner(MLPQNetwork((2,), 2, (8,)), partial(torch.optim.Adam, lr=1e-3), 0.9)
+    buffer = UniformReplayBuffer(1000, (2,), seed=0)
+    settings = LoopSettings(
+        total_steps=total_steps,
+        learning_starts=50,
+        batch_size=16,
+        train_freq=4,
+        gradient_steps=1,
+        target_sync_period=20,
+        tau=1.0,
+        eval_every=100,
+        log_every=50,
+        checkpoint_every=100,
+        progress_every_s=60,
+        seed=0,
+        eval_seed=99,
+    )
+    sink = ListSink()
+    result = train(
+        envs,
+        eval_envs,
+        learner,
+        buffer,
+        EpsilonGreedy(1.0, 0.5, 100),
+        settings,
+        torch.device("cpu"),
+        np.random.default_rng(0),
+        sink,
+        tmp_path / "c.pt",
+    )
+    return result, buffer, sink
+
+
+def test_no_transition_crosses_an_autoreset_boundary(tmp_path: Path) -> None:
+    for num_envs in (1, 3):
+        result, buffer, _ = run_counting_env(tmp_path, num_envs)
+        obs, next_obs = buffer.obs[: len(buffer)], buffer.next_obs[: len(buffer)]
+        # Same episode, one position further: never a reset observation as next state.
+        assert np.array_equal(next_obs[:, 0], obs[:, 0])
+        assert np.array_equal(next_obs[:, 1], obs[:, 1] + 1)
+        assert np.array_equal(buffer.rewards[: len(buffer)], next_obs[:, 1])
+        # Terminations are flagged; truncations (time limit) are stored as non-terminal.
+        terminated = buffer.terminated[: len(buffer)].astype(bool)
+        assert terminated.any() and (next_obs[terminated, 1] == TERMINAL_AT).all()
+        truncated = next_obs[:, 1] == EPISODE_CAP
+        assert truncated.any() and not terminated[truncated].any()
+        # Every transition stored counts as one env step; dummy reset steps do not.
+        assert len(buffer) == result.steps >= 300
+
+
+def test_episode_metrics_and_evaluations_are_reported(tmp_path: Path) -> None:
+    result, _, sink = run_counting_env(tmp_path, 1)
+    names = {name for name, _, _ in sink.points}
+    assert {
+        "train/episode_return",
+        "train/episode_length",
+        "train/loss",
+        "train/q_mean",
+        "train/epsilon",
+        "train/sps",
+        "eval/return_mean",
+        "eval/return_std",
+    } <= names
+    lengths = [v for name, v, _ in sink.points if name == "train/episode_length"]
+    assert sum(lengths) <= result.steps and max(lengths) <= EPISODE_CAP
+    assert [e.step for e in result.evals] == [100, 200, 300]
+    assert (tmp_path / "c.pt").exists()
+
+
+def test_crossed_counts_period_multiples() -> None:
+    assert crossed(0, 4, 4) == 1
+    assert crossed(3, 4, 4) == 1
+    assert crossed(4, 7, 4) == 0
+    assert crossed(5, 17, 4) == 3

@@ -1,0 +1,86 @@
+"""A short real run: what MLflow holds afterwards, and how failed runs end."""
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from dqnlab.run import run
+from tests.conftest import short_run_overrides
+
+METRICS = (
+    "train/episode_return",
+    "train/episode_length",
+    "train/loss",
+    "train/q_mean",
+    "train/epsilon",
+    "train/sps",
+    "eval/return_mean",
+    "eval/return_std",
+)
+
+
+def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
+    compose_config, tracking_uri: str
+) -> None:
+    cfg = compose_config(*short_run_overrides(), "seed=3")
+    result = run(cfg)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("dqn-cartpole")
+    (found,) = client.search_runs([experiment.experiment_id])
+    info, data = found.info, found.data
+
+    assert info.status == "FINISHED"
+    assert info.run_name.startswith("cartpole-s3-")
+    assert data.params["agent.lr"] == str(cfg.agent.lr)
+    assert data.params["network.hidden_sizes"] == "[32, 32]"
+    assert data.params["env.id"] == "CartPole-v1"
+    assert {"git.commit", "command", "hydra.overrides"} <= set(data.tags) or "command" in data.tags
+    for name in METRICS:
+        history = client.get_metric_history(info.run_id, name)
+        assert history, name
+    evals = client.get_metric_history(info.run_id, "eval/return_mean")
+    assert [m.step for m in evals] == [e.step for e in result.evals] == [1000, 2000]
+    steps = [m.step for m in client.get_metric_history(info.run_id, "train/loss")]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))
+
+    artifacts = {a.path for a in client.list_artifacts(info.run_id)}
+    assert {"config.yaml", "plots", "checkpoints"} <= artifacts
+    assert [a.path for a in client.list_artifacts(info.run_id, "plots")] == [
+        "plots/learning_curve.png"
+    ]
+
+    model = mlflow.pytorch.load_model(f"runs:/{info.run_id}/best_model")
+    obs = torch.as_tensor(np.random.default_rng(0).normal(size=(5, 4)), dtype=torch.float32)
+    q_values = model(obs)
+    assert q_values.shape == (5, 2)
+    # The logged model is the best one by eval return, not the last weights.
+    best_step = max(result.evals, key=lambda e: e.mean).step
+    assert best_step in (1000, 2000)
+
+
+def test_a_crash_ends_the_run_failed_with_the_reason(compose_config, tracking_uri: str) -> None:
+    def explode(step: int, mean: float) -> None:
+        raise RuntimeError("boom at eval")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run(compose_config(*short_run_overrides()), on_eval=explode)
+    (found,) = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("dqn-cartpole").experiment_id]
+    )
+    assert found.info.status == "FAILED"
+    assert "boom at eval" in found.data.tags["error"]
+    assert MlflowClient().get_metric_history(found.info.run_id, "train/episode_return")
+
+
+def test_ctrl_c_ends_the_run_killed(compose_config, tracking_uri: str) -> None:
+    def interrupt(step: int, mean: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(compose_config(*short_run_overrides()), on_eval=interrupt)
+    (found,) = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("dqn-cartpole").experiment_id]
+    )
+    assert found.info.status == "KILLED"
