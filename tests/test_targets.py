@@ -1,8 +1,9 @@
 """TD targets: bootstrap through truncations, never through terminations."""
 
+import pytest
 import torch
 
-from dqnlab.targets import max_q, td_target
+from dqnlab.targets import double_q, max_q, td_target
 
 
 def test_td_target_matches_hand_computed_values() -> None:
@@ -17,7 +18,7 @@ def test_td_target_matches_hand_computed_values() -> None:
 def test_truncated_transition_bootstraps_like_a_non_terminal_one() -> None:
     # A time-limit truncation is stored with terminated=0: its target keeps gamma * Q(s').
     target = td_target(torch.tensor([1.0]), torch.tensor([5.0]), torch.tensor([0.0]), 0.99)
-    assert target.item() == 1.0 + 0.99 * 5.0
+    assert target.item() == pytest.approx(1.0 + 0.99 * 5.0)
 
 
 def test_per_sample_discounts_are_supported() -> None:
@@ -28,3 +29,10 @@ def test_per_sample_discounts_are_supported() -> None:
 
 def test_max_q_takes_best_action_per_row() -> None:
     assert max_q(torch.tensor([[1.0, 3.0], [-2.0, -5.0]])).tolist() == [3.0, -2.0]
+
+
+def test_double_q_evaluates_the_online_choice_with_the_target_net() -> None:
+    online = torch.tensor([[1.0, 2.0, 0.0], [5.0, 0.0, 4.0]])  # picks a'=1, a'=0
+    target = torch.tensor([[7.0, 3.0, 9.0], [-1.0, 8.0, 2.0]])
+    assert double_q(online, target).tolist() == [3.0, -1.0]
+    assert max_q(target).tolist() == [9.0, 8.0]  # vanilla would take the target's own max

@@ -39,6 +39,8 @@ NUMBER_RULES: tuple[Rule, ...] = (
     *((key, lambda v: v > 0 and v == int(v), "an integer > 0") for key in POSITIVE_INTS),
 )
 
+BOOLEANS = ("agent.double_q", "tracking.log_model")
+
 CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
     "agent.loss": ("huber", "mse"),
@@ -53,6 +55,10 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is not allowed: use one of {list(allowed)}")
+    for key in BOOLEANS:
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not allowed: expected true or false")
     for key, ok, allowed in NUMBER_RULES:
         value = OmegaConf.select(cfg, key)
         if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):

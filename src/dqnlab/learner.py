@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from dqnlab.errors import ConfigError
 from dqnlab.replay import ReplaySample
-from dqnlab.targets import max_q, td_target
+from dqnlab.targets import double_q, max_q, td_target
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     # Huber (delta 1): quadratic near zero, linear for large TD errors, so outliers
@@ -41,6 +41,7 @@ class DQNLearner:
         gamma: float,
         loss: str = "huber",
         max_grad_norm: float | None = 10.0,
+        double: bool = False,
     ) -> None:
         if loss not in LOSSES:
             raise ConfigError(f"agent.loss={loss!r} is not allowed: use one of {sorted(LOSSES)}")
@@ -50,13 +51,17 @@ class DQNLearner:
         self.gamma = gamma
         self.loss_fn = LOSSES[loss]
         self.max_grad_norm = max_grad_norm if max_grad_norm is not None else float("inf")
+        self.double = double
         self.num_updates = 0
 
     def update(self, batch: ReplaySample) -> UpdateStats:
         """One gradient step on a batch of transitions."""
         q_taken = self.q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
-            next_q = max_q(self.target_net(batch.next_obs))
+            target_q = self.target_net(batch.next_obs)
+            next_q = (
+                double_q(self.q_net(batch.next_obs), target_q) if self.double else max_q(target_q)
+            )
             target = td_target(batch.rewards, next_q, batch.terminated, self.gamma)
         loss = self.loss_fn(q_taken, target)
 

@@ -1,9 +1,11 @@
 """The composition root: turn a Hydra config into objects, train, and record it in MLflow."""
 
+import copy
 import logging
 import signal
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,46 +78,38 @@ def run(cfg: DictConfig, on_eval: Callable[[int, float], None] | None = None) ->
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     started = datetime.now()
-    envs = make_vector_env(
-        cfg.env.id, cfg.trainer.num_envs, cfg.trainer.vectorization_mode, env_kwargs
-    )
-    eval_envs = make_vector_env(
-        cfg.env.id, cfg.trainer.eval_episodes, cfg.trainer.vectorization_mode, env_kwargs
-    )
-    try:
-        with (
-            _stop_on_sigterm(),
-            tracked_run(
-                tracking_uri=cfg.tracking.uri,
-                experiment=cfg.tracking.experiment,
-                run_name=f"{cfg.env.name}-s{cfg.seed}-{started:%Y%m%d-%H%M%S}",
-                params=flatten(OmegaConf.to_container(cfg, resolve=True)),
-                tags=source_tags(overrides) | {"env.id": cfg.env.id, "seed": str(cfg.seed)},
-                description=f"DQN on {cfg.env.id}, seed {cfg.seed}"
-                + (f", overrides: {' '.join(overrides)}" if overrides else ""),
-                flush_every_s=cfg.tracking.flush_every_s,
-            ) as tracker,
-        ):
-            mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-            checkpoint = Path(cfg.trainer.checkpoint_dir) / tracker.run_id / "checkpoint.pt"
-            result = train(
-                envs,
-                eval_envs,
-                learner,
-                buffer,
-                exploration,
-                settings,
-                device,
-                rng,
-                tracker,
-                checkpoint,
-                on_eval,
-            )
-            tracker.flush()
-            _log_outcome(cfg, result, learner, spaces, checkpoint)
-    finally:
-        envs.close()
-        eval_envs.close()
+    mode, trainer = cfg.trainer.vectorization_mode, cfg.trainer
+    with (
+        closing(make_vector_env(cfg.env.id, trainer.num_envs, mode, env_kwargs)) as envs,
+        closing(make_vector_env(cfg.env.id, trainer.eval_episodes, mode, env_kwargs)) as eval_envs,
+        _stop_on_sigterm(),
+        tracked_run(
+            tracking_uri=cfg.tracking.uri,
+            experiment=cfg.tracking.experiment,
+            run_name=f"{cfg.env.name}-s{cfg.seed}-{started:%Y%m%d-%H%M%S}",
+            params=flatten(OmegaConf.to_container(cfg, resolve=True)),
+            tags=source_tags(overrides) | {"env.id": cfg.env.id, "seed": str(cfg.seed)},
+            description=f"DQN on {cfg.env.id}, seed {cfg.seed}"
+            + (f", overrides: {' '.join(overrides)}" if overrides else ""),
+            flush_every_s=cfg.tracking.flush_every_s,
+        ) as tracker,
+    ):
+        mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        checkpoint = Path(cfg.trainer.checkpoint_dir) / tracker.run_id / "checkpoint.pt"
+        result = train(
+            envs,
+            eval_envs,
+            learner,
+            buffer,
+            exploration,
+            settings,
+            device,
+            rng,
+            tracker,
+            checkpoint,
+            on_eval,
+        )
+        _log_outcome(cfg, result, learner, spaces, checkpoint)
     return result
 
 
@@ -127,6 +121,7 @@ def _build_learner(cfg: DictConfig, spaces: EnvSpaces, device: torch.device) -> 
         gamma=cfg.agent.gamma,
         loss=cfg.agent.loss,
         max_grad_norm=cfg.agent.max_grad_norm,
+        double=cfg.agent.double_q,
     )
 
 
@@ -177,9 +172,8 @@ def _log_outcome(
     mlflow.log_figure(figure, "plots/learning_curve.png")
     mlflow.log_artifact(str(checkpoint), "checkpoints")
     if cfg.tracking.log_model and result.best_state is not None:
-        best = learner.q_net
+        best = copy.deepcopy(learner.q_net).to("cpu").eval()
         best.load_state_dict(result.best_state)
-        best = best.to("cpu").eval()
         example = np.zeros((2, *spaces.obs_shape), dtype=_storage_dtype(spaces.obs_dtype))
         mlflow.pytorch.log_model(
             best,

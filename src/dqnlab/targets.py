@@ -20,3 +20,11 @@ def td_target(
 def max_q(target_q: torch.Tensor) -> torch.Tensor:
     """Vanilla DQN's bootstrap value: the target network's best action value."""
     return target_q.max(dim=1).values
+
+
+def double_q(online_q: torch.Tensor, target_q: torch.Tensor) -> torch.Tensor:
+    """Double DQN's bootstrap value: the online net picks a', the target net evaluates it.
+
+    Decoupling selection from evaluation removes max_a' Q's upward bias.
+    """
+    return target_q.gather(1, online_q.argmax(dim=1, keepdim=True)).squeeze(1)
