@@ -63,6 +63,11 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+    lr_end = cfg.agent.lr_end
+    if lr_end is not None and (
+        isinstance(lr_end, bool) or not isinstance(lr_end, Real) or lr_end < 0
+    ):
+        raise ConfigError(f"agent.lr_end={lr_end!r} is not allowed: expected a number >= 0 or null")
     max_grad_norm = cfg.agent.max_grad_norm
     if max_grad_norm is not None and (not isinstance(max_grad_norm, Real) or max_grad_norm <= 0):
         raise ConfigError(

@@ -72,6 +72,11 @@ class DQNLearner:
         self.num_updates += 1
         return UpdateStats(loss.detach(), q_taken.detach().mean(), grad_norm.detach())
 
+    def set_lr(self, lr: float) -> None:
+        """Set the optimiser's learning rate (for schedules driven by env steps)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     @torch.no_grad()
     def sync_target(self, tau: float = 1.0) -> None:
         """Copy the online weights into the target (tau=1) or move them a fraction tau there."""

@@ -15,7 +15,7 @@ import torch
 
 from dqnlab.checkpoint import save_checkpoint
 from dqnlab.evaluation import evaluate_greedy
-from dqnlab.exploration import EpsilonGreedy
+from dqnlab.exploration import DecaySchedule, EpsilonGreedy
 from dqnlab.learner import DQNLearner, UpdateStats
 from dqnlab.replay import UniformReplayBuffer
 
@@ -96,8 +96,13 @@ def train(
     metrics: MetricSink,
     checkpoint_path: Path,
     on_eval: Callable[[int, float], None] | None = None,
+    lr_schedule: DecaySchedule | None = None,
 ) -> TrainResult:
-    """Train `learner` until `settings.total_steps` env steps; `on_eval(step, mean)` may stop it."""
+    """Train `learner` until `settings.total_steps` env steps.
+
+    `on_eval(step, mean)` is called after each evaluation and may raise to stop training;
+    `lr_schedule(step)`, when given, sets the learning rate before each learning phase.
+    """
     s = settings
     q_net = learner.q_net
     n_actions = int(envs.single_action_space.n)
@@ -143,6 +148,8 @@ def train(
 
         # Learn: `gradient_steps` updates every `train_freq` env steps once learning starts.
         if step >= s.learning_starts and len(buffer) >= s.batch_size:
+            if lr_schedule is not None and crossed(before, step, s.train_freq):
+                learner.set_lr(lr_schedule(step))
             for _ in range(crossed(before, step, s.train_freq) * s.gradient_steps):
                 updates.append(learner.update(buffer.sample(s.batch_size)))
 
@@ -157,7 +164,7 @@ def train(
             stats = _mean_update_stats(updates, step)
             metrics.log_metrics(
                 stats
-                | {"train/sps": sps}
+                | {"train/sps": sps, "train/lr": learner.optimizer.param_groups[0]["lr"]}
                 | {f"train/{k}": v for k, v in exploration.stats(step).items()},
                 step,
             )

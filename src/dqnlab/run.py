@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from dqnlab.config_checks import check_config
 from dqnlab.envs import EnvSpaces, inspect_env, make_vector_env
 from dqnlab.errors import ConfigError
+from dqnlab.exploration import DecaySchedule
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, TrainResult, train
 from dqnlab.plots import learning_curve
@@ -108,6 +109,7 @@ def run(cfg: DictConfig, on_eval: Callable[[int, float], None] | None = None) ->
             tracker,
             checkpoint,
             on_eval,
+            lr_schedule=_lr_schedule(cfg),
         )
         _log_outcome(cfg, result, learner, spaces, checkpoint)
     return result
@@ -142,6 +144,13 @@ def _loop_settings(cfg: DictConfig) -> LoopSettings:
         seed=cfg.seed,
         eval_seed=cfg.seed + EVAL_SEED_OFFSET,
     )
+
+
+def _lr_schedule(cfg: DictConfig) -> DecaySchedule | None:
+    """Linear decay from agent.lr to agent.lr_end over the run; None keeps agent.lr."""
+    if cfg.agent.lr_end is None:
+        return None
+    return DecaySchedule(cfg.agent.lr, cfg.agent.lr_end, cfg.trainer.total_steps, "linear")
 
 
 def _storage_dtype(obs_dtype: np.dtype) -> np.dtype:
