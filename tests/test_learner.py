@@ -83,3 +83,22 @@ def test_hard_and_soft_target_sync() -> None:
     learner.sync_target(tau=1.0)
     for t, q in zip(learner.target_net.parameters(), learner.q_net.parameters(), strict=True):
         assert torch.equal(t, q)
+
+
+def test_hard_sync_after_updates_copies_the_online_net() -> None:
+    learner = make_learner()
+    batch = ReplaySample(
+        torch.randn(8, 3),
+        torch.zeros(8, dtype=torch.int64),
+        torch.ones(8),
+        torch.randn(8, 3),
+        torch.zeros(8),
+    )
+    learner.update(batch)
+    assert not all(
+        torch.equal(t, q)
+        for t, q in zip(learner.target_net.parameters(), learner.q_net.parameters(), strict=True)
+    )
+    learner.sync_target()
+    for t, q in zip(learner.target_net.parameters(), learner.q_net.parameters(), strict=True):
+        assert torch.equal(t, q)

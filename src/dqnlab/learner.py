@@ -79,10 +79,17 @@ class DQNLearner:
 
     @torch.no_grad()
     def sync_target(self, tau: float = 1.0) -> None:
-        """Copy the online weights into the target (tau=1) or move them a fraction tau there."""
+        """Copy the online weights into the target (tau=1) or move them a fraction tau there.
+
+        In-place tensor copies: an order of magnitude cheaper than load_state_dict, which
+        matters when the sync period is a few env steps.
+        """
+        targets, sources = list(self.target_net.parameters()), list(self.q_net.parameters())
         if tau >= 1.0:
-            self.target_net.load_state_dict(self.q_net.state_dict())
+            torch._foreach_copy_(targets, sources)
         else:
-            torch._foreach_lerp_(
-                list(self.target_net.parameters()), list(self.q_net.parameters()), tau
-            )
+            torch._foreach_lerp_(targets, sources, tau)
+        for target_buffer, buffer in zip(
+            self.target_net.buffers(), self.q_net.buffers(), strict=True
+        ):
+            target_buffer.copy_(buffer)
