@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -63,11 +64,20 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def source_tags(overrides: list[str]) -> dict[str, str]:
-    """Where a run came from: git commit, dirty flag, command line and Hydra overrides."""
+    """Where a run came from: git commit, dirty flag, command line and Hydra overrides.
+
+    The commit is the one of the code that ran (this package's checkout), wherever the
+    command was started from; an install outside git gets no git tags.
+    """
 
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
+            done = subprocess.run(
+                ["git", "-C", str(Path(__file__).resolve().parent), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
