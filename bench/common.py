@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts."""
 
+import contextlib
 import logging
 import statistics
 import tempfile
@@ -22,13 +23,14 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
 
 
 def run_ours(overrides: Sequence[str]) -> TrainResult:
-    """One training run tracked in a throwaway MLflow store (benchmarks keep no runs)."""
+    """One training run tracked in a throwaway MLflow store (benchmarks keep no runs).
+
+    It runs inside the temp dir: MLflow puts a new experiment's artifacts under ./mlruns.
+    """
     logging.getLogger("dqnlab").setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
+    cfg = compose_config([*overrides, "tracking.log_model=false"])
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
-        cfg = compose_config(
-            [*overrides, f"trainer.checkpoint_dir={tmp}/checkpoints", "tracking.log_model=false"]
-        )
         try:
             return run(cfg)
         finally:
