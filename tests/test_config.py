@@ -99,6 +99,9 @@ def test_any_gymnasium_id_works_without_code(compose_config) -> None:
         ("agent.max_grad_norm=0", "agent.max_grad_norm"),
         ("buffer.capacity=8", "buffer.capacity"),
         ("agent.lr=fast", "agent.lr"),
+        ("agent.lr_end=-0.1", "agent.lr_end"),
+        ("agent.max_grad_norm=true", "agent.max_grad_norm"),
+        ("agent.double_q=maybe", "agent.double_q"),
     ],
 )
 def test_check_config_names_the_bad_key(compose_config, override: str, key: str) -> None:

@@ -39,6 +39,11 @@ NUMBER_RULES: tuple[Rule, ...] = (
     *((key, lambda v: v > 0 and v == int(v), "an integer > 0") for key in POSITIVE_INTS),
 )
 
+NULLABLE_NUMBER_RULES: tuple[Rule, ...] = (
+    ("agent.lr_end", lambda v: v >= 0, "a number >= 0 or null"),
+    ("agent.max_grad_norm", lambda v: v > 0, "a number > 0 or null"),
+)
+
 BOOLEANS = ("agent.double_q", "tracking.log_model")
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -59,20 +64,13 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, bool):
             raise ConfigError(f"{key}={value!r} is not allowed: expected true or false")
-    for key, ok, allowed in NUMBER_RULES:
+    nullable = [
+        rule for rule in NULLABLE_NUMBER_RULES if OmegaConf.select(cfg, rule[0]) is not None
+    ]
+    for key, ok, allowed in (*NUMBER_RULES, *nullable):
         value = OmegaConf.select(cfg, key)
         if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
-    lr_end = cfg.agent.lr_end
-    if lr_end is not None and (
-        isinstance(lr_end, bool) or not isinstance(lr_end, Real) or lr_end < 0
-    ):
-        raise ConfigError(f"agent.lr_end={lr_end!r} is not allowed: expected a number >= 0 or null")
-    max_grad_norm = cfg.agent.max_grad_norm
-    if max_grad_norm is not None and (not isinstance(max_grad_norm, Real) or max_grad_norm <= 0):
-        raise ConfigError(
-            f"agent.max_grad_norm={max_grad_norm!r} is not allowed: expected a number > 0 or null"
-        )
     if cfg.buffer.capacity < cfg.agent.batch_size:
         raise ConfigError(
             f"buffer.capacity={cfg.buffer.capacity} is smaller than "

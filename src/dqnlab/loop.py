@@ -147,10 +147,11 @@ def train(
                 recent_returns.append(float(ret))
 
         # Learn: `gradient_steps` updates every `train_freq` env steps once learning starts.
-        if step >= s.learning_starts and len(buffer) >= s.batch_size:
-            if lr_schedule is not None and crossed(before, step, s.train_freq):
+        phases = crossed(before, step, s.train_freq)
+        if phases and step >= s.learning_starts and len(buffer) >= s.batch_size:
+            if lr_schedule is not None:
                 learner.set_lr(lr_schedule(step))
-            for _ in range(crossed(before, step, s.train_freq) * s.gradient_steps):
+            for _ in range(phases * s.gradient_steps):
                 updates.append(learner.update(buffer.sample(s.batch_size)))
 
         # Sync the target network.
