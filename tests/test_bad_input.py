@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-TRAIN = Path(__file__).resolve().parents[1] / "src" / "train.py"
+SRC = Path(__file__).resolve().parents[1] / "src"
 
-CASES = [
+TRAIN_CASES = [
     ("env=nosuch", "env=nosuch is not an option of 'env'", "cartpole, lunarlander"),
     ("agent.learning_rte=1", "agent.learning_rte is not a key of 'agent'", "lr"),
     ("env.id=NoSuchEnv-v0", "env.id='NoSuchEnv-v0' is not a registered", "CartPole-v1"),
@@ -20,15 +20,47 @@ CASES = [
     ("device=tpu", "device='tpu' is not allowed", "'auto', 'cpu', 'cuda'"),
 ]
 
+# Run with -m: the sweep must fail before any worker, study or MLflow run exists.
+SWEEP_CASES = [
+    ("sweep=nosuch", "sweep=nosuch is not an option of 'sweep'", "cartpole, lunarlander"),
+    ("sampler=nosuch", "sampler=nosuch is not an option of 'sampler'", "random, tpe"),
+    ("pruner=nosuch", "pruner=nosuch is not an option of 'pruner'", "hyperband, median"),
+    (
+        "+sweep.space.agent.lrr={type:float,low:0.1,high:0.2}",
+        "sweep.space.agent.lrr: agent.lrr is not a key of the training config",
+        "lr",
+    ),
+    ("sweep.space.agent.lr.low=0.1", "sweep.space.agent.lr: empty or inverted range", "high="),
+    ("sweep.space.agent.lr.type=normal", "type='normal' is not allowed", "categorical"),
+    (
+        "sweep.space.buffer.capacity.choices=[16,50000]",
+        "sweep.space.buffer.capacity=16 gives a bad training config",
+        "agent.batch_size",
+    ),
+    (
+        "sweep.storage=postgresql://dqn:secret@127.0.0.1:9/optuna",
+        "sweep.storage=postgresql://dqn:***@127.0.0.1:9/optuna cannot be opened",
+        "refused",
+    ),
+    ("sweep.storage=optuna.db", "sweep.storage='optuna.db' is not a database URL", "sqlite:///"),
+    ("sweep.n_trials=0", "sweep.n_trials=0 is not allowed", ">= 1"),
+    ("agent.lr=0.001", "agent.lr is both set on the command line and searched", "drop one"),
+]
 
-@pytest.mark.parametrize(("override", "problem", "allowed"), CASES)
+CASES = [("train.py", *case) for case in TRAIN_CASES] + [
+    ("sweep.py", "-m sweep=cartpole " + override, problem, allowed)
+    for override, problem, allowed in SWEEP_CASES
+]
+
+
+@pytest.mark.parametrize(("script", "args", "problem", "allowed"), CASES)
 def test_bad_input_fails_fast_with_one_line(
-    tmp_path: Path, override: str, problem: str, allowed: str
+    tmp_path: Path, script: str, args: str, problem: str, allowed: str
 ) -> None:
     workdir, home = tmp_path / "work", tmp_path / "home"
     workdir.mkdir()
     done = subprocess.run(
-        [sys.executable, str(TRAIN), override],
+        [sys.executable, str(SRC / script), *args.split(" ")],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -39,4 +71,4 @@ def test_bad_input_fails_fast_with_one_line(
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith("error: "), done.stderr
     assert problem in lines[0] and allowed in lines[0]
-    assert list(workdir.iterdir()) == []  # no mlflow.db, no mlruns/, no checkpoint
+    assert list(workdir.iterdir()) == []  # no mlflow.db, mlruns/, optuna.db or checkpoint

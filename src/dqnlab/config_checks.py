@@ -4,6 +4,7 @@ Hydra already rejects unknown groups, options and keys at composition; these rul
 values that compose fine but cannot work.
 """
 
+import re
 from collections.abc import Callable
 from numbers import Real
 
@@ -47,15 +48,20 @@ NULLABLE_NUMBER_RULES: tuple[Rule, ...] = (
 BOOLEANS = ("agent.double_q", "tracking.log_model")
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "device": ("auto", "cpu", "cuda"),
     "agent.loss": ("huber", "mse"),
     "exploration.decay": ("linear", "exponential"),
     "trainer.vectorization_mode": ("sync", "async", "vector_entry_point"),
 }
 
 
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first bad key and what it allows."""
+    if not isinstance(cfg.device, str) or not DEVICE.fullmatch(cfg.device):
+        allowed = ["auto", "cpu", "cuda", "cuda:<index>"]
+        raise ConfigError(f"device={cfg.device!r} is not allowed: use one of {allowed}")
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in allowed:

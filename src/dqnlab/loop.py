@@ -69,6 +69,9 @@ class TrainResult:
     episode_steps: list[int] = field(default_factory=list)
     episode_returns: list[float] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False  # `on_eval` asked to stop (a sweep's pruner did)
+    run_id: str | None = None  # the MLflow run that recorded it
+    model_uri: str | None = None  # the logged best model, when one was logged
 
     @property
     def best_eval(self) -> float:
@@ -95,12 +98,12 @@ def train(
     rng: np.random.Generator,
     metrics: MetricSink,
     checkpoint_path: Path,
-    on_eval: Callable[[int, float], None] | None = None,
+    on_eval: Callable[[int, float], bool] | None = None,
     lr_schedule: DecaySchedule | None = None,
 ) -> TrainResult:
     """Train `learner` until `settings.total_steps` env steps.
 
-    `on_eval(step, mean)` is called after each evaluation and may raise to stop training;
+    `on_eval(step, mean)` is called after each evaluation; returning True stops training;
     `lr_schedule(step)`, when given, sets the learning rate before each learning phase.
     """
     s = settings
@@ -120,7 +123,7 @@ def train(
         with torch.no_grad():
             return q_net(torch.as_tensor(obs, device=device))
 
-    while step < s.total_steps:
+    while step < s.total_steps and not result.stopped_early:
         # Act: explore or exploit.
         actions = exploration.select(step, q_values, n_actions, envs.num_envs, rng)
 
@@ -182,14 +185,14 @@ def train(
             if point.mean > result.best_eval:
                 result.best_state = {k: v.detach().clone() for k, v in q_net.state_dict().items()}
             result.evals.append(point)
-            if on_eval is not None:
-                on_eval(step, point.mean)
+            result.stopped_early = on_eval is not None and on_eval(step, point.mean)
 
-        if crossed(before, step, s.checkpoint_every) or step >= s.total_steps:
+        done = step >= s.total_steps or result.stopped_early
+        if crossed(before, step, s.checkpoint_every) or done:
             save_checkpoint(_checkpoint_state(learner, step), checkpoint_path)
 
         now = time.perf_counter()
-        if now - last_progress >= s.progress_every_s or step >= s.total_steps:
+        if now - last_progress >= s.progress_every_s or done:
             last_progress = now
             log.info(
                 _progress_line(

@@ -2,8 +2,6 @@
 
 import copy
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime
@@ -26,7 +24,8 @@ from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, TrainResult, train
 from dqnlab.plots import learning_curve
 from dqnlab.seeding import seed_everything
-from dqnlab.tracking import flatten, source_tags, tracked_run
+from dqnlab.signals import stop_on_sigterm
+from dqnlab.tracking import RunLabels, flatten, source_tags, tracked_run
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +36,8 @@ def resolve_device(requested: str) -> torch.device:
     """`auto` picks CUDA when present; asking for CUDA without one is a config error."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' but no CUDA device is visible: use device=auto or cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={requested!r} but no CUDA device is visible: use auto or cpu")
     return torch.device(requested)
 
 
@@ -52,12 +51,17 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
         raise
 
 
-def run(cfg: DictConfig, on_eval: Callable[[int, float], None] | None = None) -> TrainResult:
+def run(
+    cfg: DictConfig,
+    on_eval: Callable[[int, float], bool] | None = None,
+    labels: RunLabels | None = None,
+) -> TrainResult:
     """Train one DQN as `cfg` says, tracked in one MLflow run; return what it produced.
 
     Everything that can be checked is checked before the MLflow run exists, so bad input
-    leaves nothing behind. `on_eval(step, eval_mean)` is called after each evaluation and
-    may raise to stop training (a sweep's pruner does).
+    leaves nothing behind. `on_eval(step, eval_mean)` is called after each evaluation;
+    returning True stops training early (a sweep's pruner does). `labels` names the run,
+    tags it and links it to a parent run (a sweep's trials do).
     """
     check_config(cfg)
     env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
@@ -78,23 +82,29 @@ def run(cfg: DictConfig, on_eval: Callable[[int, float], None] | None = None) ->
     settings = _loop_settings(cfg)
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    labels = labels or RunLabels()
     started = datetime.now()
     mode, trainer = cfg.trainer.vectorization_mode, cfg.trainer
     with (
         closing(make_vector_env(cfg.env.id, trainer.num_envs, mode, env_kwargs)) as envs,
         closing(make_vector_env(cfg.env.id, trainer.eval_episodes, mode, env_kwargs)) as eval_envs,
-        _stop_on_sigterm(),
+        stop_on_sigterm(),
         tracked_run(
             tracking_uri=cfg.tracking.uri,
             experiment=cfg.tracking.experiment,
-            run_name=f"{cfg.env.name}-s{cfg.seed}-{started:%Y%m%d-%H%M%S}",
+            run_name=labels.name or f"{cfg.env.name}-s{cfg.seed}-{started:%Y%m%d-%H%M%S}",
             params=flatten(OmegaConf.to_container(cfg, resolve=True)),
-            tags=source_tags(overrides) | {"env.id": cfg.env.id, "seed": str(cfg.seed)},
+            tags=source_tags(overrides)
+            | {"env.id": cfg.env.id, "seed": str(cfg.seed)}
+            | dict(labels.tags),
             description=f"DQN on {cfg.env.id}, seed {cfg.seed}"
             + (f", overrides: {' '.join(overrides)}" if overrides else ""),
             flush_every_s=cfg.tracking.flush_every_s,
+            parent_run_id=labels.parent_run_id,
         ) as tracker,
     ):
+        if labels.on_start is not None:
+            labels.on_start(tracker.run_id)
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
         checkpoint = Path(cfg.trainer.checkpoint_dir) / tracker.run_id / "checkpoint.pt"
         result = train(
@@ -111,7 +121,8 @@ def run(cfg: DictConfig, on_eval: Callable[[int, float], None] | None = None) ->
             on_eval,
             lr_schedule=_lr_schedule(cfg),
         )
-        _log_outcome(cfg, result, learner, spaces, checkpoint)
+        result.run_id = tracker.run_id
+        result.model_uri = _log_outcome(cfg, result, learner, spaces, checkpoint)
     return result
 
 
@@ -164,8 +175,11 @@ def _log_outcome(
     learner: DQNLearner,
     spaces: EnvSpaces,
     checkpoint: Path,
-) -> None:
-    """Summary metrics, the learning curve, the final checkpoint and the best model."""
+) -> str | None:
+    """Summary metrics, learning curve, final checkpoint and best model (its URI, if logged).
+
+    A run stopped early (pruned) logs no model: nobody will register it.
+    """
     mlflow.log_metrics(
         {"eval/best_return_mean": result.best_eval, "train/seconds": result.seconds},
         step=result.steps,
@@ -180,27 +194,15 @@ def _log_outcome(
     )
     mlflow.log_figure(figure, "plots/learning_curve.png")
     mlflow.log_artifact(str(checkpoint), "checkpoints")
-    if cfg.tracking.log_model and result.best_state is not None:
-        best = copy.deepcopy(learner.q_net).to("cpu").eval()
-        best.load_state_dict(result.best_state)
-        example = np.zeros((2, *spaces.obs_shape), dtype=_storage_dtype(spaces.obs_dtype))
-        mlflow.pytorch.log_model(
-            best,
-            name="best_model",
-            input_example=example,
-            # Listing requirements skips MLflow's slow inference of them.
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-        )
-
-
-class _stop_on_sigterm:
-    """Turn SIGTERM (what schedulers send) into KeyboardInterrupt so the run ends KILLED."""
-
-    def __enter__(self) -> None:
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+    if not cfg.tracking.log_model or result.best_state is None or result.stopped_early:
+        return None
+    best = copy.deepcopy(learner.q_net).to("cpu").eval()
+    best.load_state_dict(result.best_state)
+    example = np.zeros((2, *spaces.obs_shape), dtype=_storage_dtype(spaces.obs_dtype))
+    return mlflow.pytorch.log_model(
+        best,
+        name="best_model",
+        input_example=example,
+        # Listing requirements skips MLflow's slow inference of them.
+        pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+    ).model_uri

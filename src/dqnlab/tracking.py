@@ -4,8 +4,9 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,16 @@ class RunTracker:
             batch = pending[start : start + MAX_METRICS_PER_BATCH]
             self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
         self._last_flush = time.monotonic()
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    """How a caller labels a training run: its name, extra tags and parent run."""
+
+    name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    on_start: Callable[[str], None] | None = None  # told the run id as soon as it exists
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -102,15 +113,22 @@ def tracked_run(
     tags: Mapping[str, str],
     description: str,
     flush_every_s: float,
+    parent_run_id: str | None = None,
 ) -> Iterator[RunTracker]:
     """Open an MLflow run and always close it: FINISHED, KILLED (Ctrl-C / SIGTERM) or FAILED.
 
     Metrics already queued are sent before the status is set, so a failed run keeps them.
+    `parent_run_id` nests the run under a run of another process (a sweep's study run).
     """
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment)
-    run = mlflow.start_run(run_name=run_name, tags=dict(tags), description=description)
+    run = mlflow.start_run(
+        run_name=run_name,
+        tags=dict(tags),
+        description=description,
+        parent_run_id=parent_run_id,
+    )
     tracker = RunTracker(run.info.run_id, flush_every_s)
     status = "FAILED"
     try:

@@ -1,0 +1,1 @@
+"""Optuna sweeps over the training config: workers sharing one study, tracked in MLflow."""

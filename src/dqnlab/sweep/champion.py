@@ -1,0 +1,63 @@
+"""The registered `champion`: the best trial's model, moved only by a better one."""
+
+import logging
+
+import mlflow
+import optuna
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from optuna.trial import FrozenTrial, TrialState
+
+log = logging.getLogger(__name__)
+
+ALIAS = "champion"
+RETURN_TAG = "eval_return"
+
+
+def champion_return(client: MlflowClient, model_name: str) -> float | None:
+    """The greedy eval return of the current champion; None when there is none yet."""
+    try:
+        version = client.get_model_version_by_alias(model_name, ALIAS)
+    except MlflowException:
+        return None
+    return float(version.tags.get(RETURN_TAG, "-inf"))
+
+
+class ChampionPromoter:
+    """Optuna callback: register a completed trial's model and move the alias if it is better.
+
+    "Better" compares the models' best greedy eval return (same eval seeds for every run).
+    """
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        model_uri = trial.user_attrs.get("model_uri")
+        if trial.state != TrialState.COMPLETE or not model_uri:
+            return
+        eval_return = float(trial.user_attrs["model_eval_return"])
+        client = MlflowClient()
+        current = champion_return(client, self.model_name)
+        if current is not None and eval_return <= current:
+            return
+        version = mlflow.register_model(
+            model_uri,
+            self.model_name,
+            tags={
+                RETURN_TAG: str(eval_return),
+                "optuna.study": study.study_name,
+                "optuna.trial": str(trial.number),
+                "source_run_id": str(trial.user_attrs.get("model_run_id")),
+            },
+        )
+        client.set_registered_model_alias(self.model_name, ALIAS, version.version)
+        log.info(
+            "models:/%s@%s is now version %s (trial %d, eval return %.1f, was %s)",
+            self.model_name,
+            ALIAS,
+            version.version,
+            trial.number,
+            eval_return,
+            current,
+        )

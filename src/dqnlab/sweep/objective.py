@@ -1,0 +1,128 @@
+"""One trial: compose its training config, train it on one or more seeds, score it."""
+
+import os
+import socket
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from hydra import compose
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, open_dict
+from optuna.distributions import BaseDistribution
+
+from dqnlab.loop import EvalPoint, TrainResult
+from dqnlab.run import run
+from dqnlab.sweep.space import as_override, suggest
+from dqnlab.sweep.stale import RUN_ID_ATTR
+from dqnlab.sweep.study import SweepSettings
+from dqnlab.tracking import RunLabels
+
+SWEEP_KEYS = ("sweep", "worker")  # the sweep config's own keys: not part of a trial's config
+
+
+def objective_value(evals: Sequence[EvalPoint], last_k: int) -> float:
+    """Mean greedy return of the last `last_k` evaluations: one noisy eval decides nothing."""
+    return statistics.fmean(e.mean for e in evals[-last_k:])
+
+
+def trial_config(overrides: Sequence[str]) -> DictConfig:
+    """The training config of a trial: the sweep's composition plus the trial's overrides."""
+    cfg = compose("sweep", overrides=list(overrides))
+    with open_dict(cfg):
+        for key in SWEEP_KEYS:
+            cfg.pop(key, None)
+    return cfg
+
+
+@dataclass
+class PruningReporter:
+    """Reports each greedy eval to the trial; asks the pruner once past the warm-up."""
+
+    trial: optuna.Trial
+    step_offset: int  # seed k of a trial reports at k * total_steps + step
+    warmup_steps: int
+
+    def __call__(self, step: int, eval_mean: float) -> bool:
+        self.trial.report(eval_mean, self.step_offset + step)
+        return step >= self.warmup_steps and self.trial.should_prune()
+
+
+@dataclass
+class TrialObjective:
+    """What `study.optimize` calls: a trial's value is the mean of its seeds' scores.
+
+    Seeds are `seed`, `seed + 1`, … for every trial (common random numbers: trials differ
+    by their hyperparameters, not by luck of the seed). Each seed is one MLflow run, a child
+    of the study's parent run. The best model of the trial's runs is kept for promotion.
+    """
+
+    base_overrides: Sequence[str]  # the command line's, applied to every trial
+    worker_overrides: Sequence[str]  # device and threads of this worker
+    space: dict[str, BaseDistribution]
+    settings: SweepSettings
+    parent_run_id: str
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        params = {path: suggest(trial, path, dist) for path, dist in self.space.items()}
+        trial_overrides = [as_override(path, value) for path, value in params.items()]
+        cfg = trial_config([*self.base_overrides, *trial_overrides, *self.worker_overrides])
+        warmup = cfg.agent.learning_starts + int(
+            self.settings.prune_after_decay * _decay_steps(cfg)
+        )
+        results: list[TrainResult] = []
+        try:
+            for index in range(self.settings.seeds_per_trial):
+                results.append(self._run_seed(trial, cfg, index, warmup))
+                if results[-1].stopped_early:
+                    _tag_runs(results, {"optuna.state": "PRUNED"})
+                    raise optuna.TrialPruned(f"pruned at seed index {index}")
+        except (optuna.TrialPruned, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        value = statistics.fmean(
+            objective_value(r.evals, self.settings.objective_last_k) for r in results
+        )
+        best = max(results, key=lambda r: r.best_eval)
+        trial.set_user_attr("model_uri", best.model_uri)
+        trial.set_user_attr("model_eval_return", best.best_eval)
+        trial.set_user_attr("model_run_id", best.run_id)
+        _tag_runs(results, {"optuna.state": "COMPLETE", "optuna.value": str(value)})
+        return value
+
+    def _run_seed(
+        self, trial: optuna.Trial, cfg: DictConfig, index: int, warmup: int
+    ) -> TrainResult:
+        seed_cfg = cfg.copy()
+        seed_cfg.seed = cfg.seed + index
+        name = f"{self.settings.study_name}-t{trial.number}"
+        tags = {
+            "optuna.study": self.settings.study_name,
+            "optuna.trial": str(trial.number),
+            "optuna.seed_index": str(index),
+        }
+        reporter = PruningReporter(trial, index * cfg.trainer.total_steps, warmup)
+        labels = RunLabels(
+            name=f"{name}-s{index}" if self.settings.seeds_per_trial > 1 else name,
+            tags=tags,
+            parent_run_id=self.parent_run_id,
+            on_start=lambda run_id: trial.set_user_attr(f"{RUN_ID_ATTR}{index}", run_id),
+        )
+        return run(seed_cfg, on_eval=reporter, labels=labels)
+
+
+def _decay_steps(cfg: DictConfig) -> int:
+    """Steps of the exploration schedule (0 for one without a decay)."""
+    return int(cfg.exploration.get("decay_steps", 0))
+
+
+def _tag_runs(results: Sequence[TrainResult], tags: dict[str, Any]) -> None:
+    client = MlflowClient()
+    for result in results:
+        for key, value in tags.items():
+            client.set_tag(result.run_id, key, value)

@@ -1,0 +1,68 @@
+"""The Optuna storage a sweep's workers share: SQLite by default, PostgreSQL to scale out."""
+
+import warnings
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import FrozenTrial
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from dqnlab.errors import ConfigError
+
+SQLITE_BUSY_TIMEOUT_S = 60  # concurrent workers wait for SQLite's write lock this long
+CONNECT_TIMEOUT_S = 10  # an unreachable server fails fast
+
+
+def storage_url(url: str) -> URL:
+    """Parse `sweep.storage`; plain `postgresql://` uses psycopg 3, the driver we install."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"sweep.storage={url!r} is not a database URL: use sqlite:///<file> or "
+            "postgresql://<user>@<host>/<db>"
+        ) from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs, params and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def open_storage(
+    url: str,
+    heartbeat_interval: int,
+    grace_period: int,
+    on_stale_trial: Callable[[optuna.Study, FrozenTrial], None],
+) -> optuna.storages.RDBStorage:
+    """Connect (creating Optuna's tables when new), with heartbeats.
+
+    A worker that dies stops beating; after `grace_period` seconds its RUNNING trial is
+    failed, and `on_stale_trial` called, by the next worker that starts a trial.
+    """
+    parsed = storage_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine_kwargs: dict = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    else:
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": connect_args}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # since 2.8
+        try:
+            return optuna.storages.RDBStorage(
+                parsed.render_as_string(hide_password=False),
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=on_stale_trial,
+            )
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise ConfigError(f"sweep.storage={redacted(url)} cannot be opened: {reason}") from None

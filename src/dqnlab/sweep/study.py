@@ -1,0 +1,149 @@
+"""The study every worker joins: settings, sampler and pruner, budget, space check."""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from dqnlab.errors import ConfigError
+from dqnlab.run import build
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+SPACE_ATTR = "search_space"
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """The `sweep` section's scalar settings, checked."""
+
+    study_name: str
+    storage: str
+    registered_model: str
+    n_trials: int
+    workers: int
+    seeds_per_trial: int
+    objective_last_k: int
+    prune_after_decay: float
+    heartbeat_interval: int
+    grace_period: int
+    max_retry: int
+
+    @classmethod
+    def from_config(cls, sweep: DictConfig) -> "SweepSettings":
+        values = {name: sweep[name] for name in cls.__dataclass_fields__}
+        for name, (ok, allowed) in SETTING_RULES.items():
+            if not ok(values[name]):
+                value = values[name]
+                raise ConfigError(f"sweep.{name}={value!r} is not allowed: expected {allowed}")
+        if values["grace_period"] <= values["heartbeat_interval"]:
+            raise ConfigError(
+                f"sweep.grace_period={values['grace_period']} is not allowed: expected more "
+                f"than sweep.heartbeat_interval={values['heartbeat_interval']}"
+            )
+        return cls(**values)
+
+
+def _int_at_least(low: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "study_name": (lambda v: isinstance(v, str) and bool(v), "a non-empty name"),
+    "registered_model": (lambda v: isinstance(v, str) and bool(v), "a non-empty name"),
+    **{
+        name: (_int_at_least(1), "an integer >= 1")
+        for name in (
+            "n_trials",
+            "workers",
+            "seeds_per_trial",
+            "objective_last_k",
+            "heartbeat_interval",
+            "grace_period",
+        )
+    },
+    "max_retry": (_int_at_least(0), "an integer >= 0"),
+    "prune_after_decay": (
+        lambda v: isinstance(v, Real) and not isinstance(v, bool) and 0 <= v <= 1,
+        "a number in [0, 1]",
+    ),
+}
+
+
+def build_sampler(node: DictConfig, worker: int) -> optuna.samplers.BaseSampler:
+    """The sampler, its seed offset by the worker index so workers do not repeat each other."""
+    overrides = {"seed": node.seed + worker} if node.get("seed") is not None else {}
+    return _build("sampler", node, overrides)
+
+
+def build_pruner(node: DictConfig) -> optuna.pruners.BasePruner:
+    return _build("pruner", node, {})
+
+
+def _build(kind: str, node: DictConfig, overrides: dict[str, Any]) -> Any:
+    try:
+        return build(node, **overrides)
+    except Exception as exc:  # a bad argument of an Optuna class
+        reason = " ".join(str(exc.__cause__ or exc).split())
+        target = node.get("_target_")
+        raise ConfigError(f"sweep.{kind} ({target}) cannot be built: {reason}") from None
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage,
+    settings: SweepSettings,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    space: dict[str, BaseDistribution],
+) -> optuna.Study:
+    """Create the study or join it; a study searched over another space is refused."""
+    study = optuna.create_study(
+        storage=storage,
+        study_name=settings.study_name,
+        sampler=sampler,
+        pruner=pruner,
+        direction="maximize",
+        load_if_exists=True,
+    )
+    signature = json.dumps({k: distribution_to_json(v) for k, v in sorted(space.items())})
+    recorded = study.user_attrs.get(SPACE_ATTR)
+    if recorded is None:
+        study.set_user_attr(SPACE_ATTR, signature)
+    elif recorded != signature:
+        raise ConfigError(
+            f"sweep.space differs from the space study '{settings.study_name}' was searched "
+            "over: set a new sweep.study_name to search another space"
+        )
+    return study
+
+
+def count(study: optuna.Study, states: tuple[TrialState, ...] = FINISHED) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def budget_callbacks(n_trials: int) -> list[MaxTrialsCallback]:
+    """Stop a worker once finished plus running trials reach the budget, or on repeated failure.
+
+    Counting other workers' running trials keeps the total close to `n_trials` (Optuna's
+    plain count of finished trials overshoots by up to workers - 1).
+    """
+    return [
+        MaxTrialsCallback(n_trials, states=(*FINISHED, TrialState.RUNNING)),
+        MaxTrialsCallback(n_trials, states=(TrialState.FAIL,)),
+    ]
+
+
+def space_summary(space: dict[str, BaseDistribution]) -> dict[str, str]:
+    """One readable line per searched path, for MLflow params."""
+    return {f"space.{path}": repr(dist) for path, dist in space.items()}
+
+
+def config_summary(node: DictConfig) -> str:
+    """`_target_` and arguments of a sampler or pruner node, as one line."""
+    return json.dumps(OmegaConf.to_container(node, resolve=True), sort_keys=True)

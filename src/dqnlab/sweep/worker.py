@@ -1,0 +1,179 @@
+"""A sweep worker: join the study, pull trials until the budget is spent, report."""
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import mlflow
+import optuna
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from dqnlab.cli import CONF_DIR
+from dqnlab.config_checks import check_config
+from dqnlab.envs import inspect_env
+from dqnlab.errors import ConfigError
+from dqnlab.signals import stop_on_sigterm
+from dqnlab.sweep.champion import ChampionPromoter
+from dqnlab.sweep.objective import TrialObjective, trial_config
+from dqnlab.sweep.parent_run import StudyRecorder, open_parent_run
+from dqnlab.sweep.space import as_override, bounds, parse_space
+from dqnlab.sweep.stale import RetryStaleTrial
+from dqnlab.sweep.storage import open_storage, redacted
+from dqnlab.sweep.study import (
+    SweepSettings,
+    budget_callbacks,
+    build_pruner,
+    build_sampler,
+    config_summary,
+    count,
+    open_study,
+    space_summary,
+)
+from dqnlab.tracking import source_tags
+
+log = logging.getLogger(__name__)
+
+_ABSENT = object()
+
+
+@dataclass
+class OpenSweep:
+    """A study joined by this process, with what its trials need."""
+
+    settings: SweepSettings
+    study: optuna.Study
+    objective: TrialObjective
+
+
+def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: int) -> OpenSweep:
+    """Check everything, then join (or create) the study and its parent MLflow run.
+
+    Every check runs before the first write, so bad input leaves no store, study or run.
+    Safe to call from every worker: creation happens once, later calls join.
+    """
+    settings = SweepSettings.from_config(cfg.sweep)
+    space = parse_space(cfg.sweep.space)
+    base = [o for o in overrides if not o.startswith(("worker=", "hydra"))]
+    _check_space_against_config(space, base)
+    sampler = build_sampler(cfg.sweep.sampler, worker)
+    pruner = build_pruner(cfg.sweep.pruner)
+    storage = open_storage(
+        settings.storage,
+        settings.heartbeat_interval,
+        settings.grace_period,
+        RetryStaleTrial(settings.max_retry),
+    )
+    study = open_study(storage, settings, sampler, pruner, space)
+    if cfg.tracking.uri:
+        mlflow.set_tracking_uri(cfg.tracking.uri)
+    params = {
+        "study_name": settings.study_name,
+        "storage": redacted(settings.storage),
+        "n_trials": str(settings.n_trials),
+        "workers": str(settings.workers),
+        "seeds_per_trial": str(settings.seeds_per_trial),
+        "objective": f"mean greedy eval return of the last {settings.objective_last_k} evals",
+        "sampler": config_summary(cfg.sweep.sampler),
+        "pruner": config_summary(cfg.sweep.pruner),
+        "prune_after_decay": str(settings.prune_after_decay),
+        **space_summary(space),
+    }
+    parent_run_id = open_parent_run(
+        study,
+        cfg.tracking.experiment,
+        params,
+        source_tags(list(overrides)),
+        OmegaConf.to_yaml(cfg, resolve=True),
+    )
+    pinned = _worker_overrides(cfg, worker, workers)
+    objective = TrialObjective(base, pinned, space, settings, parent_run_id)
+    return OpenSweep(settings, study, objective)
+
+
+def _check_space_against_config(space: dict, base: Sequence[str]) -> None:
+    """Every searched path exists and every bound gives a training config that passes checks."""
+    searched_on_cli = [o.split("=", 1)[0] for o in base if o.split("=", 1)[0] in space]
+    if searched_on_cli:
+        raise ConfigError(
+            f"{searched_on_cli[0]} is both set on the command line and searched by sweep.space: "
+            "drop one of them"
+        )
+    cfg = trial_config(base)
+    for path, distribution in space.items():
+        is_group = (CONF_DIR / path).is_dir()
+        if not is_group and OmegaConf.select(cfg, path, default=_ABSENT) is _ABSENT:
+            parent = path.rpartition(".")[0]
+            known = OmegaConf.select(cfg, parent) if parent else cfg
+            keys = sorted(known) if isinstance(known, DictConfig) else []
+            raise ConfigError(
+                f"sweep.space.{path}: {path} is not a key of the training config "
+                f"(keys of '{parent}': {keys})"
+            )
+        for value in bounds(distribution):
+            where = f"sweep.space.{path}={value!r}"
+            try:
+                check_config(trial_config([*base, as_override(path, value)]))
+            except HydraException as exc:
+                raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
+            except ConfigError as exc:
+                raise ConfigError(f"{where} gives a bad training config: {exc}") from None
+    inspect_env(cfg.env.id, OmegaConf.to_container(cfg.env.kwargs, resolve=True))
+
+
+def _worker_overrides(cfg: DictConfig, worker: int, workers: int) -> list[str]:
+    """Pin a GPU by worker index when several are visible; share the CPU cores otherwise."""
+    gpus = torch.cuda.device_count() if cfg.device in ("auto", "cuda") else 0
+    if gpus > 1:
+        return [f"device=cuda:{worker % gpus}"]
+    if gpus == 0 and cfg.trainer.torch_threads is None:
+        cores = len(os.sched_getaffinity(0))
+        return [f"trainer.torch_threads={max(1, cores // workers)}"]
+    return []
+
+
+def run_worker(cfg: DictConfig) -> float | None:
+    """Hydra's task for `src/sweep.py`: one worker (several under `-m`); the best value so far."""
+    hydra_cfg = HydraConfig.get()
+    workers = cfg.sweep.workers if hydra_cfg.mode == RunMode.MULTIRUN else 1
+    sweep = open_sweep(cfg, list(hydra_cfg.overrides.task), cfg.worker, workers)
+    study, n_trials = sweep.study, sweep.settings.n_trials
+    recorder = StudyRecorder(sweep.objective.parent_run_id)
+    status: str | None = "FAILED"  # None: other workers still run trials, they close the run
+    try:
+        with stop_on_sigterm():
+            if count(study) < n_trials:
+                study.optimize(
+                    sweep.objective,
+                    callbacks=[
+                        *budget_callbacks(n_trials),
+                        recorder,
+                        ChampionPromoter(sweep.settings.registered_model),
+                    ],
+                    catch=(Exception,),
+                )
+        if count(study, (TrialState.FAIL,)) >= n_trials:
+            status = "FAILED"
+        else:
+            status = "FINISHED" if count(study) >= n_trials else None
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        if status is not None:
+            recorder.close(study, status)
+    best = study.best_value if count(study, (TrialState.COMPLETE,)) else None
+    log.info(
+        "worker %d leaves study %s: %d/%d trials finished, best value %s",
+        cfg.worker,
+        study.study_name,
+        count(study),
+        n_trials,
+        best,
+    )
+    return best

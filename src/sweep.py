@@ -1,0 +1,39 @@
+"""Tune DQN with Optuna: python src/sweep.py -m [sweep=cartpole] [training overrides …]"""
+
+import sys
+
+import hydra
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from dqnlab.cli import CONF_DIR, preflight, report_config_errors
+from dqnlab.signals import workers_handle_ctrl_c
+from dqnlab.sweep.definitions import register_sweep_definitions
+from dqnlab.sweep.worker import open_sweep, run_worker
+
+register_sweep_definitions()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="sweep")
+def main(cfg: DictConfig) -> float | None:
+    """One sweep worker; returns the study's best value when it leaves."""
+    return report_config_errors(lambda: run_worker(cfg))
+
+
+def prepare(argv: list[str]) -> None:
+    """Check the sweep and create its stores, study and parent run once, before any worker."""
+    overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("sweep", overrides=overrides)
+        report_config_errors(lambda: open_sweep(cfg, overrides, worker=0, workers=1))
+
+
+if __name__ == "__main__":
+    argv = [a for a in sys.argv[1:] if a not in ("-m", "--multirun")]
+    preflight("sweep", argv)
+    prepare(argv)
+    if len(argv) < len(sys.argv) - 1:  # -m: this process launches the workers
+        with workers_handle_ctrl_c():
+            main()
+    else:
+        main()

@@ -1,0 +1,159 @@
+"""Search spaces, sweep settings, storage URLs and the trial objective's score."""
+
+import math
+import re
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from dqnlab.errors import ConfigError
+from dqnlab.loop import EvalPoint
+from dqnlab.sweep.objective import PruningReporter, objective_value
+from dqnlab.sweep.space import as_override, bounds, parse_space, suggest
+from dqnlab.sweep.storage import redacted, storage_url
+from dqnlab.sweep.study import SweepSettings
+
+
+def space(**entries: object):
+    return OmegaConf.create(entries)
+
+
+def test_nested_entries_become_distributions_by_config_path():
+    parsed = parse_space(
+        space(
+            agent={
+                "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+                "target_sync_period": {"type": "categorical", "choices": [10, 100]},
+            },
+            exploration={"decay_steps": {"type": "int", "low": 1000, "high": 5000, "step": 1000}},
+        )
+    )
+    assert parsed == {
+        "agent.lr": FloatDistribution(1e-4, 1e-2, log=True),
+        "agent.target_sync_period": CategoricalDistribution([10, 100]),
+        "exploration.decay_steps": IntDistribution(1000, 5000, step=1000),
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"type": "float", "low": 0.1, "high": 0.01}, "empty or inverted range"),
+        ({"type": "int", "low": 5, "high": 5}, "empty or inverted range"),
+        ({"type": "categorical", "choices": []}, "choices is empty"),
+        ({"type": "normal", "low": 0, "high": 1}, "type='normal' is not allowed"),
+        ({"type": "float", "low": 0.1}, "needs both low and high"),
+        ({"type": "float", "low": 0.1, "high": 1.0, "lg": True}, "unknown field(s) ['lg']"),
+        ({"type": "float", "low": 0.0, "high": 1.0, "log": True}, "sweep.space.agent.lr"),
+        (3, "must be a mapping with a type"),
+    ],
+)
+def test_bad_entries_name_the_path_and_the_problem(entry, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_space(space(agent={"lr": entry}))
+    assert message in str(caught.value)
+    assert "sweep.space.agent.lr" in str(caught.value)
+
+
+def test_empty_space_is_refused():
+    with pytest.raises(ConfigError, match=r"sweep\.space is empty"):
+        parse_space(space())
+
+
+def test_suggestions_stay_inside_their_distribution():
+    parsed = parse_space(
+        space(
+            lr={"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+            n={"type": "int", "low": 2, "high": 8, "step": 2},
+            c={"type": "categorical", "choices": ["a", "b"]},
+        )
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        values = {name: suggest(trial, name, dist) for name, dist in parsed.items()}
+        assert 1e-4 <= values["lr"] <= 1e-2
+        assert values["n"] in (2, 4, 6, 8)
+        assert values["c"] in ("a", "b")
+        study.tell(trial, 0.0)
+    assert bounds(parsed["n"]) == [2, 8]
+    assert bounds(parsed["c"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "override"),
+    [
+        ("agent.lr", 0.00023, "agent.lr=0.00023"),
+        ("agent.lr", 1e-05, "agent.lr=1e-05"),
+        ("buffer.capacity", 50000, "buffer.capacity=50000"),
+        ("agent.double_q", True, "agent.double_q=true"),
+        ("buffer", "uniform", "buffer=uniform"),
+        ("network.hidden_sizes", "[64,64]", "network.hidden_sizes=[64,64]"),
+        ("agent.max_grad_norm", None, "agent.max_grad_norm=null"),
+    ],
+)
+def test_values_become_hydra_overrides(path, value, override):
+    assert as_override(path, value) == override
+
+
+def test_objective_is_the_mean_of_the_last_k_evaluations():
+    means = [(1, 10), (2, 500), (3, 20), (4, 30)]
+    evals = [EvalPoint(step, 0.0, mean, 0.0) for step, mean in means]
+    assert objective_value(evals, 3) == pytest.approx((500 + 20 + 30) / 3)
+    assert objective_value(evals[:1], 3) == 10
+    assert math.isclose(objective_value(evals, 1), 30)
+
+
+def test_pruning_reporter_reports_every_eval_but_prunes_only_after_warmup():
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1e9)
+    )
+    trial = study.ask()
+    reporter = PruningReporter(trial, step_offset=10_000, warmup_steps=2000)
+    assert reporter(1000, 5.0) is False  # inside the warm-up: never pruned
+    assert reporter(2000, 6.0) is True
+    assert study.trials[0].intermediate_values == {11_000: 5.0, 12_000: 6.0}
+
+
+def settings(**changes: object) -> dict:
+    values = {
+        "study_name": "s",
+        "storage": "sqlite:///optuna.db",
+        "registered_model": "m",
+        "n_trials": 4,
+        "workers": 2,
+        "seeds_per_trial": 1,
+        "objective_last_k": 3,
+        "prune_after_decay": 0.75,
+        "heartbeat_interval": 30,
+        "grace_period": 120,
+        "max_retry": 2,
+    }
+    return values | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"n_trials": 0}, "sweep.n_trials=0 is not allowed"),
+        ({"workers": 1.5}, "sweep.workers=1.5 is not allowed"),
+        ({"seeds_per_trial": True}, "sweep.seeds_per_trial=True"),
+        ({"prune_after_decay": 1.5}, "sweep.prune_after_decay=1.5"),
+        ({"max_retry": -1}, "sweep.max_retry=-1"),
+        ({"grace_period": 30}, "sweep.grace_period=30 is not allowed"),
+        ({"study_name": ""}, "sweep.study_name=''"),
+    ],
+)
+def test_bad_sweep_settings_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        SweepSettings.from_config(OmegaConf.create(settings(**changes)))
+
+
+def test_postgres_urls_use_the_installed_driver_and_hide_passwords():
+    assert storage_url("postgresql://u:secret@db/optuna").drivername == "postgresql+psycopg"
+    assert storage_url("sqlite:///optuna.db").drivername == "sqlite"
+    assert "secret" not in redacted("postgresql://u:secret@db/optuna")
+    with pytest.raises(ConfigError, match="is not a database URL"):
+        storage_url("optuna.db")
