@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("benchmark", choices=["pruning", "champion"])
     parser.add_argument("--sweep", choices=sorted(ENV_IDS))
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if args.benchmark == "pruning":
         pruning(args.sweep or "cartpole", args.overrides)
     else:

@@ -174,6 +174,7 @@ def test_a_failing_trial_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
         "sweep.n_trials=2",
         "sampler=random",
         "sweep.sampler.seed=1",  # draws lr 1e30, then 0.001 twice
+        "sweep.enqueue_baseline=false",
         "~sweep.space.agent.lr",
         "+sweep.space.agent.lr={type:categorical,choices:[1e30,0.001]}",
         "agent.max_grad_norm=null",

@@ -11,7 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from dqnlab.errors import ConfigError
 from dqnlab.loop import EvalPoint
 from dqnlab.sweep.objective import PruningReporter, objective_value
-from dqnlab.sweep.space import as_override, bounds, parse_space, suggest
+from dqnlab.sweep.space import as_override, baseline, bounds, parse_space, suggest
 from dqnlab.sweep.storage import redacted, storage_url
 from dqnlab.sweep.study import SweepSettings
 
@@ -130,6 +130,7 @@ def settings(**changes: object) -> dict:
         "heartbeat_interval": 30,
         "grace_period": 120,
         "max_retry": 2,
+        "enqueue_baseline": True,
     }
     return values | changes
 
@@ -144,6 +145,7 @@ def settings(**changes: object) -> dict:
         ({"max_retry": -1}, "sweep.max_retry=-1"),
         ({"grace_period": 30}, "sweep.grace_period=30 is not allowed"),
         ({"study_name": ""}, "sweep.study_name=''"),
+        ({"enqueue_baseline": "yes"}, "sweep.enqueue_baseline='yes'"),
     ],
 )
 def test_bad_sweep_settings_are_refused(changes, message):
@@ -157,3 +159,21 @@ def test_postgres_urls_use_the_installed_driver_and_hide_passwords():
     assert "secret" not in redacted("postgresql://u:secret@db/optuna")
     with pytest.raises(ConfigError, match="is not a database URL"):
         storage_url("optuna.db")
+
+
+def test_baseline_takes_the_config_values_that_lie_in_the_space():
+    parsed = parse_space(
+        space(
+            agent={
+                "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+                "batch_size": {"type": "categorical", "choices": [32, 64]},
+                "gamma": {"type": "float", "low": 0.9, "high": 0.95},
+            },
+            exploration={"decay_steps": {"type": "int", "low": 1000, "high": 9000, "step": 2000}},
+        )
+    )
+    agent = {"lr": 3e-4, "batch_size": 128, "gamma": 0.99}
+    cfg = OmegaConf.create({"agent": agent, "exploration": {"decay_steps": 5000}})
+    assert baseline(cfg, parsed) == {"agent.lr": 3e-4, "exploration.decay_steps": 5000}
+    cfg.exploration.decay_steps = 4000  # between two steps of the grid
+    assert "exploration.decay_steps" not in baseline(cfg, parsed)

@@ -1,6 +1,8 @@
 """Search spaces: `sweep.space` entries as Optuna distributions and Hydra overrides."""
 
+import math
 from collections.abc import Mapping
+from numbers import Real
 from typing import Any
 
 import optuna
@@ -104,3 +106,24 @@ def as_override(path: str, value: Any) -> str:
     else:
         text = repr(value) if isinstance(value, float) else str(value)
     return f"{path}={text}"
+
+
+def baseline(cfg: DictConfig, space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    """The config's own values of the searched keys that lie inside their distributions.
+
+    Enqueued as a sweep's first trial, they measure the defaults (the env's tuned values)
+    with the same objective as every other trial.
+    """
+    values = {path: OmegaConf.select(cfg, path) for path in space}
+    return {path: v for path, v in values.items() if _contains(space[path], v)}
+
+
+def _contains(distribution: BaseDistribution, value: Any) -> bool:
+    if isinstance(distribution, CategoricalDistribution):
+        return value in distribution.choices
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    if not distribution.low <= value <= distribution.high:
+        return False
+    step = distribution.step
+    return step is None or math.isclose((value - distribution.low) / step % 1, 0, abs_tol=1e-9)

@@ -34,6 +34,7 @@ class SweepSettings:
     heartbeat_interval: int
     grace_period: int
     max_retry: int
+    enqueue_baseline: bool
 
     @classmethod
     def from_config(cls, sweep: DictConfig) -> "SweepSettings":
@@ -69,6 +70,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         )
     },
     "max_retry": (_int_at_least(0), "an integer >= 0"),
+    "enqueue_baseline": (lambda v: isinstance(v, bool), "true or false"),
     "prune_after_decay": (
         lambda v: isinstance(v, Real) and not isinstance(v, bool) and 0 <= v <= 1,
         "a number in [0, 1]",
@@ -101,8 +103,12 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     space: dict[str, BaseDistribution],
+    first_params: dict[str, Any],
 ) -> optuna.Study:
-    """Create the study or join it; a study searched over another space is refused."""
+    """Create the study or join it; a study searched over another space is refused.
+
+    `first_params` (may be empty) are enqueued once, to be the first trial run.
+    """
     study = optuna.create_study(
         storage=storage,
         study_name=settings.study_name,
@@ -120,6 +126,8 @@ def open_study(
             f"sweep.space differs from the space study '{settings.study_name}' was searched "
             "over: set a new sweep.study_name to search another space"
         )
+    if first_params:
+        study.enqueue_trial(first_params, user_attrs={"baseline": True}, skip_if_exists=True)
     return study
 
 

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
 from dqnlab.cli import CONF_DIR
@@ -22,7 +23,7 @@ from dqnlab.signals import stop_on_sigterm
 from dqnlab.sweep.champion import ChampionPromoter
 from dqnlab.sweep.objective import TrialObjective, trial_config
 from dqnlab.sweep.parent_run import StudyRecorder, open_parent_run
-from dqnlab.sweep.space import as_override, bounds, parse_space
+from dqnlab.sweep.space import as_override, baseline, bounds, parse_space
 from dqnlab.sweep.stale import RetryStaleTrial
 from dqnlab.sweep.storage import open_storage, redacted
 from dqnlab.sweep.study import (
@@ -61,6 +62,7 @@ def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: 
     space = parse_space(cfg.sweep.space)
     base = [o for o in overrides if not o.startswith(("worker=", "hydra"))]
     _check_space_against_config(space, base)
+    first = baseline(trial_config(base), space) if settings.enqueue_baseline else {}
     sampler = build_sampler(cfg.sweep.sampler, worker)
     pruner = build_pruner(cfg.sweep.pruner)
     storage = open_storage(
@@ -69,10 +71,26 @@ def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: 
         settings.grace_period,
         RetryStaleTrial(settings.max_retry),
     )
-    study = open_study(storage, settings, sampler, pruner, space)
+    study = open_study(storage, settings, sampler, pruner, space, first)
     if cfg.tracking.uri:
         mlflow.set_tracking_uri(cfg.tracking.uri)
-    params = {
+    parent_run_id = open_parent_run(
+        study,
+        cfg.tracking.experiment,
+        _study_params(cfg, settings, space),
+        source_tags(list(overrides)),
+        OmegaConf.to_yaml(cfg, resolve=True),
+    )
+    pinned = _worker_overrides(cfg, worker, workers)
+    objective = TrialObjective(base, pinned, space, settings, parent_run_id)
+    return OpenSweep(settings, study, objective)
+
+
+def _study_params(
+    cfg: DictConfig, settings: SweepSettings, space: dict[str, BaseDistribution]
+) -> dict[str, str]:
+    """What the study's parent run records as params (the storage without its password)."""
+    return {
         "study_name": settings.study_name,
         "storage": redacted(settings.storage),
         "n_trials": str(settings.n_trials),
@@ -84,19 +102,9 @@ def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: 
         "prune_after_decay": str(settings.prune_after_decay),
         **space_summary(space),
     }
-    parent_run_id = open_parent_run(
-        study,
-        cfg.tracking.experiment,
-        params,
-        source_tags(list(overrides)),
-        OmegaConf.to_yaml(cfg, resolve=True),
-    )
-    pinned = _worker_overrides(cfg, worker, workers)
-    objective = TrialObjective(base, pinned, space, settings, parent_run_id)
-    return OpenSweep(settings, study, objective)
 
 
-def _check_space_against_config(space: dict, base: Sequence[str]) -> None:
+def _check_space_against_config(space: dict[str, BaseDistribution], base: Sequence[str]) -> None:
     """Every searched path exists and every bound gives a training config that passes checks."""
     searched_on_cli = [o.split("=", 1)[0] for o in base if o.split("=", 1)[0] in space]
     if searched_on_cli:
@@ -127,14 +135,15 @@ def _check_space_against_config(space: dict, base: Sequence[str]) -> None:
 
 
 def _worker_overrides(cfg: DictConfig, worker: int, workers: int) -> list[str]:
-    """Pin a GPU by worker index when several are visible; share the CPU cores otherwise."""
+    """Pin a GPU by worker index when several are visible; share the CPU cores among workers."""
+    pinned = []
     gpus = torch.cuda.device_count() if cfg.device in ("auto", "cuda") else 0
     if gpus > 1:
-        return [f"device=cuda:{worker % gpus}"]
-    if gpus == 0 and cfg.trainer.torch_threads is None:
+        pinned.append(f"device=cuda:{worker % gpus}")
+    if cfg.trainer.torch_threads is None:
         cores = len(os.sched_getaffinity(0))
-        return [f"trainer.torch_threads={max(1, cores // workers)}"]
-    return []
+        pinned.append(f"trainer.torch_threads={max(1, cores // workers)}")
+    return pinned
 
 
 def run_worker(cfg: DictConfig) -> float | None:
