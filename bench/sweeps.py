@@ -1,8 +1,8 @@
 """Sweep benchmarks: what pruning saves, and what the default sweep delivers.
 
-    python bench/sweeps.py pruning [--sweep cartpole] [overrides …]
-        the same sweep (same sampler seed) with pruner=median and pruner=none, one after
-        the other: total env steps, wall time and best value of each
+    python bench/sweeps.py pruning [--sweep cartpole] [--pruners median none] [overrides …]
+        the same sweep (same sampler seed) with each pruner, one after the other: total
+        env steps, wall time and best value of each
     python bench/sweeps.py champion [--sweep lunarlander] [overrides …]
         the sweep as a user runs it (-m), timed; then the champion model is evaluated
         greedily over 20 episodes on seeds no training or evaluation used
@@ -58,13 +58,15 @@ def summary(study: optuna.Study) -> str:
     return f"{counts}; {trained_steps(study):,} env steps; best value {study.best_value:.1f}"
 
 
-def pruning(sweep: str, overrides: list[str]) -> None:
+def pruning(sweep: str, pruners: list[str], overrides: list[str]) -> None:
     results = {}
-    for pruner in ("median", "none"):
+    for pruner in pruners:
         with tempfile.TemporaryDirectory() as tmp:
             study, seconds = run_sweep(Path(tmp), sweep, [f"pruner={pruner}", *overrides])
             results[pruner] = (trained_steps(study), seconds, study.best_value)
             print(f"pruner={pruner}: {seconds:.0f} s; {summary(study)}", flush=True)
+    if set(results) != {"median", "none"}:
+        return
     (steps_on, s_on, best_on), (steps_off, s_off, best_off) = results["median"], results["none"]
     print(
         f"pruning saved {1 - steps_on / steps_off:.0%} of env steps and "
@@ -91,10 +93,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("benchmark", choices=["pruning", "champion"])
     parser.add_argument("--sweep", choices=sorted(ENV_IDS))
+    parser.add_argument("--pruners", nargs="+", default=["median", "none"], help="pruning only")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
     args = parser.parse_intermixed_args()
     if args.benchmark == "pruning":
-        pruning(args.sweep or "cartpole", args.overrides)
+        pruning(args.sweep or "cartpole", args.pruners, args.overrides)
     else:
         champion(args.sweep or "lunarlander", args.overrides)
 

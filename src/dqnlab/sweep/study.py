@@ -126,7 +126,7 @@ def open_study(
             f"sweep.space differs from the space study '{settings.study_name}' was searched "
             "over: set a new sweep.study_name to search another space"
         )
-    if first_params:
+    if first_params and not study.get_trials(deepcopy=False):
         study.enqueue_trial(first_params, user_attrs={"baseline": True}, skip_if_exists=True)
     return study
 
