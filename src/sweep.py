@@ -33,7 +33,9 @@ if __name__ == "__main__":
     preflight("sweep", argv)
     prepare(argv)
     if len(argv) < len(sys.argv) - 1:  # -m: this process launches the workers
-        with workers_handle_ctrl_c():
+        with workers_handle_ctrl_c() as ctrl_c:
             main()
+        if ctrl_c.interrupted:
+            sys.exit(130)
     else:
         main()

@@ -2,9 +2,11 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import mlflow
@@ -157,15 +159,6 @@ def test_ctrl_c_leaves_no_trial_and_no_run_running(tmp_path):
     assert parent.info.status == "KILLED"
 
 
-def _running_trials(workdir: Path) -> int:
-    if not (workdir / "optuna.db").exists():
-        return 0
-    try:
-        return len(load_study(workdir).get_trials(states=(TrialState.RUNNING,)))
-    except Exception:  # the study is not created yet
-        return 0
-
-
 def test_a_failing_trial_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
     # lr=1e30 without gradient clipping overflows the network: the loss becomes NaN.
     done = run_sweep(
@@ -196,9 +189,9 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried(tmp_path):
     worker = subprocess.Popen(slow, cwd=tmp_path, env=sweep_env(tmp_path))
     try:
         deadline = time.monotonic() + 120
-        while _running_trials(tmp_path) < 1 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(2)  # the trial has an MLflow run by now
+        query = "SELECT COUNT(*) FROM trial_user_attributes WHERE key = 'mlflow_run_id.0'"
+        while _count(tmp_path, query) < 1 and time.monotonic() < deadline:
+            time.sleep(0.5)  # until the trial has opened its MLflow run
     finally:
         worker.kill()  # SIGKILL: no cleanup at all
         worker.wait()
@@ -215,3 +208,22 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried(tmp_path):
     killed_run = client.get_run(killed.user_attrs["mlflow_run_id.0"])
     assert killed_run.info.status == "FAILED"
     assert "no heartbeat" in killed_run.data.tags["error"]
+
+
+def _running_trials(workdir: Path) -> int:
+    return _count(workdir, "SELECT COUNT(*) FROM trials WHERE state = 'RUNNING'")
+
+
+def _count(workdir: Path, query: str) -> int:
+    """A count from the study's SQLite file, read with plain sqlite3 and closed at once.
+
+    An Optuna storage left open in this process keeps SQLite's shared lock and would
+    block the workers' writes.
+    """
+    if not (workdir / "optuna.db").exists():
+        return 0
+    with closing(sqlite3.connect(workdir / "optuna.db")) as db:
+        try:
+            return db.execute(query).fetchone()[0]
+        except sqlite3.OperationalError:  # tables not created yet
+            return 0

@@ -18,6 +18,7 @@ from dqnlab.evaluation import evaluate_greedy
 from dqnlab.exploration import DecaySchedule, EpsilonGreedy
 from dqnlab.learner import DQNLearner, UpdateStats
 from dqnlab.replay import UniformReplayBuffer
+from dqnlab.signals import raise_if_stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ def train(
             return q_net(torch.as_tensor(obs, device=device))
 
     while step < s.total_steps and not result.stopped_early:
+        raise_if_stop_requested()  # Ctrl-C / SIGTERM, deferred to this safe point
         # Act: explore or exploit.
         actions = exploration.select(step, q_values, n_actions, envs.num_envs, rng)
 

@@ -2,6 +2,7 @@
 
 import copy
 import logging
+import signal
 from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime
@@ -24,7 +25,7 @@ from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, TrainResult, train
 from dqnlab.plots import learning_curve
 from dqnlab.seeding import seed_everything
-from dqnlab.signals import stop_on_sigterm
+from dqnlab.signals import defer_stop_signals
 from dqnlab.tracking import RunLabels, flatten, source_tags, tracked_run
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def run(
     with (
         closing(make_vector_env(cfg.env.id, trainer.num_envs, mode, env_kwargs)) as envs,
         closing(make_vector_env(cfg.env.id, trainer.eval_episodes, mode, env_kwargs)) as eval_envs,
-        stop_on_sigterm(),
+        defer_stop_signals(signal.SIGTERM),
         tracked_run(
             tracking_uri=cfg.tracking.uri,
             experiment=cfg.tracking.experiment,

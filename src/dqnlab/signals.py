@@ -3,36 +3,59 @@
 import signal
 import threading
 
+_stop_requested = threading.Event()
 
-class stop_on_sigterm:
-    """Turn SIGTERM (what schedulers send) into KeyboardInterrupt so the run ends KILLED."""
+
+def raise_if_stop_requested() -> None:
+    """Raise KeyboardInterrupt if a deferred stop signal arrived; call it where stopping is safe.
+
+    The training loop calls it every step, a sweep before every trial: the interrupt then
+    never lands inside a database write (a half-done SQLite write keeps its lock and blocks
+    every other worker) and the run still ends KILLED with its trial FAIL.
+    """
+    if _stop_requested.is_set():
+        _stop_requested.clear()
+        raise KeyboardInterrupt
+
+
+class defer_stop_signals:
+    """While active, the given signals (SIGTERM from schedulers, Ctrl-C) only request a stop."""
+
+    def __init__(self, *signums: signal.Signals) -> None:
+        self.signums = signums
 
     def __enter__(self) -> None:
-        self._previous = None
+        self._previous = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+            for signum in self.signums:
+                self._previous[signum] = signal.signal(signum, self._request_stop)
+
+    @staticmethod
+    def _request_stop(signum: int, frame: object) -> None:
+        _stop_requested.set()
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 class workers_handle_ctrl_c:
     """In a launcher process: let the first Ctrl-C reach the workers alone.
 
-    The workers (same process group) close their trials and runs and then fail, which ends
-    the launch with an error; stopping the launcher at once would kill them mid-cleanup.
-    A second Ctrl-C stops the launcher immediately.
+    The workers (same process group) close their trials and runs and return; stopping the
+    launcher at once would kill them mid-cleanup. `interrupted` tells the launcher to exit
+    with an error afterwards. A second Ctrl-C stops the launcher immediately.
     """
 
-    def __enter__(self) -> None:
-        self._interrupted = False
+    def __enter__(self) -> "workers_handle_ctrl_c":
+        self.interrupted = False
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
 
     def _on_sigint(self, signum: int, frame: object) -> None:
-        if self._interrupted:
+        if self.interrupted:
             raise KeyboardInterrupt
-        self._interrupted = True
+        self.interrupted = True
         print("Ctrl-C: workers are closing their trials (Ctrl-C again to stop now)", flush=True)
 
     def __exit__(self, *exc: object) -> None:

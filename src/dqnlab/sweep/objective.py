@@ -15,6 +15,7 @@ from optuna.distributions import BaseDistribution
 
 from dqnlab.loop import EvalPoint, TrainResult
 from dqnlab.run import run
+from dqnlab.signals import raise_if_stop_requested
 from dqnlab.sweep.space import as_override, suggest
 from dqnlab.sweep.stale import RUN_ID_ATTR
 from dqnlab.sweep.study import SweepSettings
@@ -66,6 +67,7 @@ class TrialObjective:
     parent_run_id: str
 
     def __call__(self, trial: optuna.Trial) -> float:
+        raise_if_stop_requested()  # a stop that arrived between trials
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         params = {path: suggest(trial, path, dist) for path, dist in self.space.items()}
         trial_overrides = [as_override(path, value) for path, value in params.items()]

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from dqnlab.cli import CONF_DIR
 from dqnlab.config_checks import check_config
 from dqnlab.envs import inspect_env
 from dqnlab.errors import ConfigError
-from dqnlab.signals import stop_on_sigterm
+from dqnlab.signals import defer_stop_signals
 from dqnlab.sweep.champion import ChampionPromoter
 from dqnlab.sweep.objective import TrialObjective, trial_config
 from dqnlab.sweep.parent_run import StudyRecorder, open_parent_run
@@ -147,25 +148,47 @@ def _worker_overrides(cfg: DictConfig, worker: int, workers: int) -> list[str]:
 
 
 def run_worker(cfg: DictConfig) -> float | None:
-    """Hydra's task for `src/sweep.py`: one worker (several under `-m`); the best value so far."""
+    """Hydra's task for `src/sweep.py`: one worker (several under `-m`); the best value so far.
+
+    Ctrl-C and SIGTERM are deferred to safe points (each training step, each trial start).
+    Under a launcher, a worker stopped that way closes its trial and runs and returns:
+    raising would make joblib kill the other workers in the middle of their own clean-up.
+    The launching process exits with status 130 itself.
+    """
     hydra_cfg = HydraConfig.get()
-    workers = cfg.sweep.workers if hydra_cfg.mode == RunMode.MULTIRUN else 1
-    sweep = open_sweep(cfg, list(hydra_cfg.overrides.task), cfg.worker, workers)
+    launched = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        with defer_stop_signals(signal.SIGINT, signal.SIGTERM):
+            sweep = open_sweep(
+                cfg,
+                list(hydra_cfg.overrides.task),
+                cfg.worker,
+                cfg.sweep.workers if launched else 1,
+            )
+            return _pull_trials(sweep, cfg.worker)
+    except KeyboardInterrupt:
+        if not launched:
+            raise
+        log.info("worker %d stopped by Ctrl-C or SIGTERM", cfg.worker)
+        return None
+
+
+def _pull_trials(sweep: OpenSweep, worker: int) -> float | None:
+    """Run trials until the budget is spent; close the study's run when the study is done."""
     study, n_trials = sweep.study, sweep.settings.n_trials
     recorder = StudyRecorder(sweep.objective.parent_run_id)
     status: str | None = "FAILED"  # None: other workers still run trials, they close the run
     try:
-        with stop_on_sigterm():
-            if count(study) < n_trials:
-                study.optimize(
-                    sweep.objective,
-                    callbacks=[
-                        *budget_callbacks(n_trials),
-                        recorder,
-                        ChampionPromoter(sweep.settings.registered_model),
-                    ],
-                    catch=(Exception,),
-                )
+        if count(study) < n_trials:
+            study.optimize(
+                sweep.objective,
+                callbacks=[
+                    *budget_callbacks(n_trials),
+                    recorder,
+                    ChampionPromoter(sweep.settings.registered_model),
+                ],
+                catch=(Exception,),
+            )
         if count(study, (TrialState.FAIL,)) >= n_trials:
             status = "FAILED"
         else:
@@ -179,7 +202,7 @@ def run_worker(cfg: DictConfig) -> float | None:
     best = study.best_value if count(study, (TrialState.COMPLETE,)) else None
     log.info(
         "worker %d leaves study %s: %d/%d trials finished, best value %s",
-        cfg.worker,
+        worker,
         study.study_name,
         count(study),
         n_trials,
