@@ -25,6 +25,10 @@ INTERFACE_KEYS = (
     "trainer.eval_every",
     "trainer.eval_episodes",
     "trainer.checkpoint_every",
+    "agent.double_q",
+    "agent.n_step",
+    "network.dueling",
+    "network.noisy",
     "seed",
     "device",
 )
@@ -44,13 +48,13 @@ def test_every_option_composes_and_passes_checks(compose_config, group: str, opt
     buffer = instantiate(cfg.buffer, obs_shape=spaces.obs_shape, obs_dtype=np.float32)
     assert buffer.capacity == cfg.buffer.capacity
     exploration = instantiate(cfg.exploration)
-    assert exploration.stats(0)["epsilon"] == cfg.exploration.start
+    assert list(exploration.stats(0).values()) == [cfg.exploration.start]
     learner = DQNLearner(
         net,
         instantiate(cfg.agent.optimizer, lr=cfg.agent.lr),
-        cfg.agent.gamma,
         cfg.agent.loss,
         cfg.agent.max_grad_norm,
+        cfg.agent.double_q,
     )
     assert learner.optimizer.param_groups[0]["lr"] == cfg.agent.lr
 
@@ -58,8 +62,29 @@ def test_every_option_composes_and_passes_checks(compose_config, group: str, opt
 def test_required_groups_and_options_exist() -> None:
     assert {"cartpole", "lunarlander"} <= set(options("env"))
     assert "mlp" in options("network")
-    assert "uniform" in options("buffer")
-    assert "epsilon_greedy" in options("exploration")
+    assert {"uniform", "prioritized"} <= set(options("buffer"))
+    assert {"epsilon_greedy", "boltzmann"} <= set(options("exploration"))
+    assert {"dqn", "rainbow_lite"} <= set(options("agent"))
+
+
+def test_rainbow_lite_combines_double_dueling_prioritized_and_3_step(compose_config) -> None:
+    for env in ("cartpole", "lunarlander"):
+        cfg = compose_config("agent=rainbow_lite", f"env={env}")
+        check_config(cfg)
+        assert cfg.agent.double_q and cfg.network.dueling and cfg.agent.n_step == 3
+        assert cfg.buffer._target_ == "dqnlab.replay.PrioritizedReplayBuffer"
+        assert cfg.buffer.beta_steps == cfg.trainer.total_steps
+        assert cfg.agent.lr == compose_config(f"env={env}").agent.lr  # the env's tuned lr
+
+
+def test_extensions_compose_with_each_other_and_with_overrides(compose_config) -> None:
+    cfg = compose_config(
+        "agent=rainbow_lite", "buffer=uniform", "network.noisy=true", "exploration=boltzmann"
+    )
+    check_config(cfg)
+    assert cfg.buffer._target_ == "dqnlab.replay.UniformReplayBuffer"  # the command line wins
+    assert cfg.network.noisy and cfg.network.dueling
+    assert cfg.exploration._target_ == "dqnlab.exploration.Boltzmann"
 
 
 def test_interface_keys_exist(compose_config) -> None:
@@ -102,8 +127,22 @@ def test_any_gymnasium_id_works_without_code(compose_config) -> None:
         ("agent.lr_end=-0.1", "agent.lr_end"),
         ("agent.max_grad_norm=true", "agent.max_grad_norm"),
         ("agent.double_q=maybe", "agent.double_q"),
+        ("agent.n_step=0", "agent.n_step"),
+        ("network.dueling=1", "network.dueling"),
+        ("network.noisy_sigma0=0", "network.noisy_sigma0"),
+        ("exploration=boltzmann exploration.end=0", "exploration.end"),
+        ("buffer=prioritized buffer.alpha=1.5", "buffer.alpha"),
+        ("buffer=prioritized buffer.beta_start=-1", "buffer.beta_start"),
+        ("buffer=prioritized buffer.beta_steps=0", "buffer.beta_steps"),
+        ("buffer=prioritized buffer.priority_eps=0", "buffer.priority_eps"),
     ],
 )
 def test_check_config_names_the_bad_key(compose_config, override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        check_config(compose_config(override))
+        check_config(compose_config(*override.split(" ")))
+
+
+def test_temperatures_above_one_are_fine_for_boltzmann_only(compose_config) -> None:
+    check_config(compose_config("exploration=boltzmann", "exploration.start=10"))
+    with pytest.raises(ConfigError, match=r"exploration\.start"):
+        check_config(compose_config("exploration.start=10"))

@@ -1,14 +1,27 @@
 """Same seed and config on CPU: the same run, bit for bit."""
 
+import pytest
 import torch
 
 from dqnlab.checkpoint import load_checkpoint
 from dqnlab.run import run
 from tests.conftest import short_run_overrides
 
+EVERY_EXTENSION = ["agent=rainbow_lite", "network.noisy=true", "exploration=boltzmann"]
 
-def test_same_seed_gives_identical_runs(compose_config, tracking_uri: str, tmp_path) -> None:
-    overrides = [*short_run_overrides(3000), "seed=7", "tracking.log_model=false", "device=cpu"]
+
+@pytest.mark.parametrize("extensions", [[], EVERY_EXTENSION], ids=["dqn", "extensions"])
+def test_same_seed_gives_identical_runs(
+    compose_config, tracking_uri: str, tmp_path, extensions: list[str]
+) -> None:
+    """Prioritized sampling, noisy layers and Boltzmann draws are seeded too."""
+    overrides = [
+        *short_run_overrides(3000),
+        *extensions,
+        "seed=7",
+        "tracking.log_model=false",
+        "device=cpu",
+    ]
     first = run(compose_config(*overrides, "trainer.checkpoint_dir=a"))
     second = run(compose_config(*overrides, "trainer.checkpoint_dir=b"))
     assert first.episode_returns == second.episode_returns

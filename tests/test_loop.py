@@ -12,10 +12,12 @@ from dqnlab.exploration import EpsilonGreedy
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, crossed, train
 from dqnlab.networks import MLPQNetwork
+from dqnlab.nstep import NStepBuilder
 from dqnlab.replay import UniformReplayBuffer
 
 EPISODE_CAP = 7  # time limit: truncation
 TERMINAL_AT = 5  # action 1 at exactly position 5 terminates
+GAMMA = 0.9
 
 
 class CountingEnv(gym.Env):
@@ -53,11 +55,11 @@ class ListSink:
         pass
 
 
-def run_counting_env(tmp_path: Path, num_envs: int, total_steps: int = 300):
+def run_counting_env(tmp_path: Path, num_envs: int, total_steps: int = 300, n_step: int = 1):
     envs = make_vector_env("CountingEnv-v0", num_envs)
     eval_envs = make_vector_env("CountingEnv-v0", 2)
     torch.manual_seed(0)
-    learner = DQNLearner(MLPQNetwork((2,), 2, (8,)), partial(torch.optim.Adam, lr=1e-3), 0.9)
+    learner = DQNLearner(MLPQNetwork((2,), 2, (8,)), partial(torch.optim.Adam, lr=1e-3))
     buffer = UniformReplayBuffer(1000, (2,), seed=0)
     settings = LoopSettings(
         total_steps=total_steps,
@@ -80,6 +82,7 @@ def run_counting_env(tmp_path: Path, num_envs: int, total_steps: int = 300):
         eval_envs,
         learner,
         buffer,
+        NStepBuilder(n_step, GAMMA, num_envs, (2,)),
         EpsilonGreedy(1.0, 0.5, 100),
         settings,
         torch.device("cpu"),
@@ -105,6 +108,33 @@ def test_no_transition_crosses_an_autoreset_boundary(tmp_path: Path) -> None:
         assert truncated.any() and not terminated[truncated].any()
         # Every transition stored counts as one env step; dummy reset steps do not.
         assert len(buffer) == result.steps >= 300
+        assert np.allclose(buffer.discounts[: len(buffer)], GAMMA)
+
+
+def test_n_step_transitions_stay_inside_their_episode(tmp_path: Path) -> None:
+    """3-step returns from the loop: rewards summed up to an episode end, never across it."""
+    for num_envs in (1, 3):
+        result, buffer, _ = run_counting_env(tmp_path, num_envs, n_step=3)
+        size = len(buffer)
+        obs, next_obs = buffer.obs[:size], buffer.next_obs[:size]
+        k = next_obs[:, 1] - obs[:, 1]  # rewards summed: 3, fewer only at an episode end
+        assert np.array_equal(next_obs[:, 0], obs[:, 0])
+        assert set(k.tolist()) == {1, 2, 3}
+        ended = (next_obs[:, 1] == EPISODE_CAP) | (buffer.terminated[:size] == 1)
+        assert ended[k < 3].all()
+        # reward at position p is p: sum_i gamma^i (p + 1 + i) over the k rewards
+        expected = [
+            sum(GAMMA**i * (p + 1 + i) for i in range(int(n)))
+            for p, n in zip(obs[:, 1], k, strict=True)
+        ]
+        assert np.allclose(buffer.rewards[:size], expected)
+        assert np.allclose(buffer.discounts[:size], GAMMA**k)
+        terminated = buffer.terminated[:size].astype(bool)
+        assert terminated.any() and (next_obs[terminated, 1] == TERMINAL_AT).all()
+        truncated = next_obs[:, 1] == EPISODE_CAP
+        assert truncated.any() and not terminated[truncated].any()
+        # Only the last steps of each env's unfinished episode are still waiting.
+        assert result.steps - 2 * num_envs <= size <= result.steps
 
 
 def test_episode_metrics_and_evaluations_are_reported(tmp_path: Path) -> None:

@@ -227,3 +227,39 @@ def _count(workdir: Path, query: str) -> int:
             return db.execute(query).fetchone()[0]
         except sqlite3.OperationalError:  # tables not created yet
             return 0
+
+
+def test_a_sweep_searches_the_dqn_extensions_and_config_groups(tmp_path):
+    """sweeps/extensions.yaml, shrunk to CartPole: trials pick buffer, exploration, n-step…"""
+    tiny = [o for o in TINY_CARTPOLE if not o.startswith("sweep=")]
+    done = run_sweep(
+        tmp_path,
+        "sweep=extensions",
+        "env=cartpole",
+        *tiny,
+        "sweep.n_trials=4",
+        "sweep.study_name=dqn-cartpole",
+        "sampler=random",
+        "pruner=none",
+        "sweep.enqueue_baseline=false",
+        "sweep.space.agent.n_step.choices=[1,3]",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = load_study(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    searched = {"agent.lr", "agent.double_q", "agent.n_step", "network.dueling", "buffer"}
+    assert searched | {"buffer.capacity", "exploration"} == set(study.trials[0].params)
+    client = client_for(tmp_path)
+    for trial in study.trials:
+        params = client.get_run(trial.user_attrs["mlflow_run_id.0"]).data.params
+        # The trial's run trained with what the trial picked, options and keys alike.
+        buffer = {"uniform": "UniformReplayBuffer", "prioritized": "PrioritizedReplayBuffer"}
+        assert params["buffer._target_"].endswith(buffer[trial.params["buffer"]])
+        assert params["exploration._target_"].endswith(
+            {"epsilon_greedy": "EpsilonGreedy", "boltzmann": "Boltzmann"}[
+                trial.params["exploration"]
+            ]
+        )
+        assert params["agent.n_step"] == str(trial.params["agent.n_step"])
+        assert params["network.dueling"] == str(trial.params["network.dueling"])
+        assert params["buffer.capacity"] == str(trial.params["buffer.capacity"])

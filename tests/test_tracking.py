@@ -62,6 +62,22 @@ def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     assert best_step in (1000, 2000)
 
 
+def test_every_extension_at_once_runs_and_logs_a_deterministic_model(
+    compose_config, tracking_uri: str
+) -> None:
+    overrides = ["agent=rainbow_lite", "network.noisy=true", "exploration=boltzmann"]
+    result = run(compose_config(*short_run_overrides(), *overrides))
+    client = MlflowClient()
+    found = client.get_run(result.run_id)
+    assert found.info.status == "FINISHED"
+    assert found.data.params["buffer._target_"] == "dqnlab.replay.PrioritizedReplayBuffer"
+    assert client.get_metric_history(result.run_id, "train/temperature")
+    model = mlflow.pytorch.load_model(result.model_uri)
+    obs = torch.as_tensor(np.random.default_rng(0).normal(size=(5, 4)), dtype=torch.float32)
+    # Exported in eval mode: the noisy layers use their mean weights, so acting is repeatable.
+    assert model(obs).shape == (5, 2) and torch.equal(model(obs), model(obs))
+
+
 def test_a_crash_ends_the_run_failed_with_the_reason(compose_config, tracking_uri: str) -> None:
     def explode(step: int, mean: float) -> None:
         raise RuntimeError("boom at eval")

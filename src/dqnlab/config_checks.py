@@ -19,6 +19,7 @@ POSITIVE_INTS = (
     "agent.target_sync_period",
     "agent.train_freq",
     "agent.gradient_steps",
+    "agent.n_step",
     "buffer.capacity",
     "exploration.decay_steps",
     "trainer.total_steps",
@@ -34,18 +35,35 @@ NUMBER_RULES: tuple[Rule, ...] = (
     ("agent.gamma", lambda v: 0 < v <= 1, "a number in (0, 1]"),
     ("agent.tau", lambda v: 0 < v <= 1, "a number in (0, 1]"),
     ("agent.learning_starts", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
-    ("exploration.start", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    ("exploration.end", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("network.noisy_sigma0", lambda v: v > 0, "a number > 0"),
     ("trainer.progress_every_s", lambda v: v > 0, "a number of seconds > 0"),
     *((key, lambda v: v > 0 and v == int(v), "an integer > 0") for key in POSITIVE_INTS),
 )
+
+# Rules for the keys of one option of a group, applied when its `_target_` is chosen.
+OPTION_RULES: dict[str, tuple[Rule, ...]] = {
+    "dqnlab.exploration.EpsilonGreedy": (
+        ("exploration.start", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+        ("exploration.end", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ),
+    "dqnlab.exploration.Boltzmann": (
+        ("exploration.start", lambda v: v > 0, "a temperature > 0"),
+        ("exploration.end", lambda v: v > 0, "a temperature > 0"),
+    ),
+    "dqnlab.replay.PrioritizedReplayBuffer": (
+        ("buffer.alpha", lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+        ("buffer.beta_start", lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+        ("buffer.beta_steps", lambda v: v > 0 and v == int(v), "an integer > 0"),
+        ("buffer.priority_eps", lambda v: v > 0, "a number > 0"),
+    ),
+}
 
 NULLABLE_NUMBER_RULES: tuple[Rule, ...] = (
     ("agent.lr_end", lambda v: v >= 0, "a number >= 0 or null"),
     ("agent.max_grad_norm", lambda v: v > 0, "a number > 0 or null"),
 )
 
-BOOLEANS = ("agent.double_q", "tracking.log_model")
+BOOLEANS = ("agent.double_q", "network.dueling", "network.noisy", "tracking.log_model")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "agent.loss": ("huber", "mse"),
@@ -73,7 +91,7 @@ def check_config(cfg: DictConfig) -> None:
     nullable = [
         rule for rule in NULLABLE_NUMBER_RULES if OmegaConf.select(cfg, rule[0]) is not None
     ]
-    for key, ok, allowed in (*NUMBER_RULES, *nullable):
+    for key, ok, allowed in (*NUMBER_RULES, *nullable, *_option_rules(cfg)):
         value = OmegaConf.select(cfg, key)
         if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
             raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
@@ -82,3 +100,13 @@ def check_config(cfg: DictConfig) -> None:
             f"buffer.capacity={cfg.buffer.capacity} is smaller than "
             f"agent.batch_size={cfg.agent.batch_size}: it must hold at least one batch"
         )
+
+
+def _option_rules(cfg: DictConfig) -> list[Rule]:
+    """The OPTION_RULES of the options `cfg` chose (matched by each group's `_target_`)."""
+    return [
+        rule
+        for target, rules in OPTION_RULES.items()
+        for rule in rules
+        if OmegaConf.select(cfg, f"{rule[0].rpartition('.')[0]}._target_") == target
+    ]

@@ -31,8 +31,20 @@ def evaluate_greedy(
     """Play one greedy episode in each of `envs`, always from the same seeds.
 
     Fixed seeds make evaluations at different training steps comparable; each env's first
-    episode counts and the autoreset episodes after it are ignored.
+    episode counts and the autoreset episodes after it are ignored. The net plays in eval
+    mode (noisy layers use their mean weights) and goes back to the mode it was in.
     """
+    was_training = q_net.training
+    q_net.eval()
+    try:
+        return _play_episodes(q_net, envs, seed, device)
+    finally:
+        q_net.train(was_training)
+
+
+def _play_episodes(
+    q_net: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: torch.device
+) -> EvalResult:
     obs, _ = envs.reset(seed=seed)
     returns = np.zeros(envs.num_envs)
     lengths = np.zeros(envs.num_envs, dtype=np.int64)

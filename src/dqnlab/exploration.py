@@ -1,7 +1,8 @@
-"""Exploration: decay schedules and epsilon-greedy action selection."""
+"""Exploration: decay schedules, epsilon-greedy and Boltzmann action selection."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -39,6 +40,25 @@ class DecaySchedule:
         return self.start * (self.end / self.start) ** frac
 
 
+class Exploration(Protocol):
+    """Picks the behaviour actions of every env at an env step."""
+
+    def stats(self, step: int) -> dict[str, float]:
+        """Values worth logging at `step` (logged as train/<name>)."""
+        ...
+
+    def select(
+        self,
+        step: int,
+        q_values: Callable[[], torch.Tensor],
+        n_actions: int,
+        num_envs: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """One action per env; `q_values()` gives the online net's Q-values of the batch."""
+        ...
+
+
 class EpsilonGreedy:
     """With probability epsilon a uniformly random action, otherwise the greedy one."""
 
@@ -64,3 +84,43 @@ class EpsilonGreedy:
             greedy = q_values().argmax(dim=1).cpu().numpy()
             actions = np.where(explore, actions, greedy)
         return actions
+
+
+def boltzmann_probabilities(q: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(Q / temperature) per row: the probability of each action."""
+    logits = q / temperature
+    logits = logits - logits.max(axis=-1, keepdims=True)  # exp never overflows
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+class Boltzmann:
+    """Actions drawn from softmax(Q / temperature); the temperature decays like epsilon.
+
+    A high temperature is near-uniform, a low one near-greedy. The temperature is in the
+    units of Q (returns), so a good range depends on the env's reward scale.
+    """
+
+    def __init__(self, start: float, end: float, decay_steps: int, decay: str = "linear") -> None:
+        self.temperature = DecaySchedule(start, end, decay_steps, decay)
+
+    def stats(self, step: int) -> dict[str, float]:
+        """Values worth logging at `step`."""
+        return {"temperature": self.temperature(step)}
+
+    def select(
+        self,
+        step: int,
+        q_values: Callable[[], torch.Tensor],
+        n_actions: int,
+        num_envs: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Sample one action per env with the Gumbel-max trick.
+
+        argmax(Q / T + Gumbel noise) is distributed exactly as softmax(Q / T), with no
+        exponentials to overflow at small temperatures.
+        """
+        q = q_values().cpu().numpy().astype(np.float64)
+        gumbel = rng.gumbel(size=(num_envs, n_actions))
+        return (q / self.temperature(step) + gumbel).argmax(axis=1)

@@ -9,10 +9,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from dqnlab.errors import ConfigError
+from dqnlab.noisy import NoisyLinear, resample_noise
 from dqnlab.replay import ReplaySample
 from dqnlab.targets import double_q, max_q, td_target
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+# Per-sample losses (reduction="none"), so prioritized replay can weight each sample.
+LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     # Huber (delta 1): quadratic near zero, linear for large TD errors, so outliers
     # do not dominate the gradient.
     "huber": F.smooth_l1_loss,
@@ -29,16 +31,20 @@ class UpdateStats:
     loss: torch.Tensor
     q_mean: torch.Tensor
     grad_norm: torch.Tensor
+    td_error: torch.Tensor  # per sample, target - Q(s, a): new priorities for prioritized replay
 
 
 class DQNLearner:
-    """Minimises the TD error of the online network against a periodically synced target."""
+    """Minimises the TD error of the online network against a periodically synced target.
+
+    The discount comes with each sample (gamma^k for a k-step return), so the learner is the
+    same for one-step and n-step returns.
+    """
 
     def __init__(
         self,
         q_net: nn.Module,
         make_optimizer: OptimizerFactory,
-        gamma: float,
         loss: str = "huber",
         max_grad_norm: float | None = 10.0,
         double: bool = False,
@@ -48,29 +54,36 @@ class DQNLearner:
         self.q_net = q_net
         self.target_net = copy.deepcopy(q_net).requires_grad_(False)
         self.optimizer = make_optimizer(q_net.parameters())
-        self.gamma = gamma
         self.loss_fn = LOSSES[loss]
         self.max_grad_norm = max_grad_norm if max_grad_norm is not None else float("inf")
         self.double = double
+        self.noisy = any(isinstance(m, NoisyLinear) for m in q_net.modules())
         self.num_updates = 0
 
     def update(self, batch: ReplaySample) -> UpdateStats:
-        """One gradient step on a batch of transitions."""
+        """One gradient step on a batch of transitions, weighted by `batch.weights` if given."""
+        if self.noisy:  # fresh, independent noise in both networks for every update
+            resample_noise(self.q_net)
+            resample_noise(self.target_net)
         q_taken = self.q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         with torch.no_grad():
             target_q = self.target_net(batch.next_obs)
             next_q = (
                 double_q(self.q_net(batch.next_obs), target_q) if self.double else max_q(target_q)
             )
-            target = td_target(batch.rewards, next_q, batch.terminated, self.gamma)
-        loss = self.loss_fn(q_taken, target)
+            target = td_target(batch.rewards, next_q, batch.terminated, batch.discounts)
+        losses = self.loss_fn(q_taken, target, reduction="none")
+        # Importance-sampling weights undo the bias of prioritized sampling.
+        loss = (losses if batch.weights is None else losses * batch.weights).mean()
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.q_net.parameters(), self.max_grad_norm)
         self.optimizer.step()
         self.num_updates += 1
-        return UpdateStats(loss.detach(), q_taken.detach().mean(), grad_norm.detach())
+        return UpdateStats(
+            loss.detach(), q_taken.detach().mean(), grad_norm.detach(), target - q_taken.detach()
+        )
 
     def set_lr(self, lr: float) -> None:
         """Set the optimiser's learning rate (for schedules driven by env steps)."""

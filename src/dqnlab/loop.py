@@ -15,9 +15,10 @@ import torch
 
 from dqnlab.checkpoint import save_checkpoint
 from dqnlab.evaluation import evaluate_greedy
-from dqnlab.exploration import DecaySchedule, EpsilonGreedy
+from dqnlab.exploration import DecaySchedule, Exploration
 from dqnlab.learner import DQNLearner, UpdateStats
-from dqnlab.replay import UniformReplayBuffer
+from dqnlab.nstep import NStepBuilder
+from dqnlab.replay import ReplayBuffer
 from dqnlab.signals import raise_if_stop_requested
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,9 @@ def train(
     envs: gym.vector.VectorEnv,
     eval_envs: gym.vector.VectorEnv,
     learner: DQNLearner,
-    buffer: UniformReplayBuffer,
-    exploration: EpsilonGreedy,
+    buffer: ReplayBuffer,
+    returns: NStepBuilder,
+    exploration: Exploration,
     settings: LoopSettings,
     device: torch.device,
     rng: np.random.Generator,
@@ -133,8 +135,19 @@ def train(
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
 
         # Store real transitions only: not the autoreset step that crosses an episode boundary.
+        # The n-step builder holds each env's latest steps until their returns are complete.
         real = ~resets_next
-        buffer.add(obs[real], actions[real], rewards[real], next_obs[real], terminated[real])
+        buffer.add(
+            *returns.push(
+                np.flatnonzero(real),
+                obs[real],
+                actions[real],
+                rewards[real],
+                next_obs[real],
+                terminated[real],
+                truncated[real],
+            )
+        )
         resets_next = terminated | truncated
         obs = next_obs
         before, step = step, step + int(real.sum())
@@ -157,7 +170,9 @@ def train(
             if lr_schedule is not None:
                 learner.set_lr(lr_schedule(step))
             for _ in range(phases * s.gradient_steps):
-                updates.append(learner.update(buffer.sample(s.batch_size)))
+                batch = buffer.sample(s.batch_size)
+                updates.append(learner.update(batch))
+                buffer.update_priorities(batch.indices, updates[-1].td_error)
 
         # Sync the target network.
         if crossed(before, step, s.target_sync_period):

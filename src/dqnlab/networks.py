@@ -6,12 +6,13 @@ import torch
 from torch import nn
 
 from dqnlab.errors import ConfigError
+from dqnlab.heads import fc_q_layers
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
 class MLPQNetwork(nn.Module):
-    """Fully connected Q-network for flat vector observations."""
+    """Fully connected Q-network for flat vector observations, optionally dueling and noisy."""
 
     def __init__(
         self,
@@ -19,6 +20,9 @@ class MLPQNetwork(nn.Module):
         n_actions: int,
         hidden_sizes: Sequence[int] = (256, 256),
         activation: str = "relu",
+        dueling: bool = False,
+        noisy: bool = False,
+        noisy_sigma0: float = 0.5,
     ) -> None:
         super().__init__()
         if len(obs_shape) != 1:
@@ -31,13 +35,15 @@ class MLPQNetwork(nn.Module):
                 f"network.activation={activation!r} is not allowed: "
                 f"use one of {sorted(ACTIVATIONS)}"
             )
-        layers: list[nn.Module] = []
-        width = obs_shape[0]
-        for size in hidden_sizes:
-            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
-            width = size
-        layers.append(nn.Linear(width, n_actions))
-        self.layers = nn.Sequential(*layers)
+        self.layers = fc_q_layers(
+            obs_shape[0],
+            hidden_sizes,
+            n_actions,
+            ACTIVATIONS[activation],
+            dueling=dueling,
+            noisy=noisy,
+            noisy_sigma0=noisy_sigma0,
+        )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.layers(obs.float())

@@ -23,6 +23,7 @@ from dqnlab.errors import ConfigError
 from dqnlab.exploration import DecaySchedule
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, TrainResult, train
+from dqnlab.nstep import NStepBuilder
 from dqnlab.plots import learning_curve
 from dqnlab.seeding import seed_everything
 from dqnlab.signals import defer_stop_signals
@@ -80,6 +81,13 @@ def run(
         seed=cfg.seed,
     )
     exploration = build(cfg.exploration)
+    returns = NStepBuilder(
+        cfg.agent.n_step,
+        cfg.agent.gamma,
+        cfg.trainer.num_envs,
+        spaces.obs_shape,
+        _storage_dtype(spaces.obs_dtype),
+    )
     settings = _loop_settings(cfg)
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
@@ -113,6 +121,7 @@ def run(
             eval_envs,
             learner,
             buffer,
+            returns,
             exploration,
             settings,
             device,
@@ -132,7 +141,6 @@ def _build_learner(cfg: DictConfig, spaces: EnvSpaces, device: torch.device) -> 
     return DQNLearner(
         q_net.to(device),
         make_optimizer=build(cfg.agent.optimizer, lr=cfg.agent.lr),
-        gamma=cfg.agent.gamma,
         loss=cfg.agent.loss,
         max_grad_norm=cfg.agent.max_grad_norm,
         double=cfg.agent.double_q,

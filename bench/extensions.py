@@ -1,0 +1,115 @@
+"""DQN extensions side by side on LunarLander-v3: env steps and wall time to 200, final eval.
+
+    python bench/extensions.py                                  # every variant, seeds 0-2
+    python bench/extensions.py --variants vanilla rainbow_lite --seeds 0 --jobs 2
+
+Every variant starts from `env=lunarlander` (its tuned agent settings) and changes only the
+keys it names; all run the same fixed budget of env steps with a 20-episode greedy eval every
+5,000 steps. `--jobs 2` runs two trainings at once with one torch thread each: wall times
+are then comparable with each other, not with a run that had the machine to itself.
+"""
+
+import argparse
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from common import first_reach, median, run_ours
+
+THRESHOLD = 200.0
+
+# Each extension alone on top of vanilla DQN, then the ready-made combination.
+VARIANTS: dict[str, list[str]] = {
+    "vanilla": ["agent.double_q=false"],
+    "double": ["agent.double_q=true"],
+    "dueling": ["agent.double_q=false", "network.dueling=true"],
+    "per": ["agent.double_q=false", "buffer=prioritized"],
+    "nstep3": ["agent.double_q=false", "agent.n_step=3"],
+    "rainbow_lite": ["agent=rainbow_lite"],
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One training run's figures."""
+
+    variant: str
+    seed: int
+    steps_to_target: int  # -1: never reached
+    seconds_to_target: float  # inf: never reached
+    final_eval: float
+    steps_per_second: float
+
+
+def train_variant(variant: str, seed: int, total_steps: int, threads: int) -> Outcome:
+    result = run_ours(
+        [
+            "env=lunarlander",
+            *VARIANTS[variant],
+            f"seed={seed}",
+            f"trainer.total_steps={total_steps}",
+            "trainer.eval_every=5000",
+            "trainer.eval_episodes=20",
+            f"trainer.torch_threads={threads}",
+            "device=cpu",
+        ]
+    )
+    step, seconds = first_reach([(e.step, e.seconds, e.mean) for e in result.evals], THRESHOLD)
+    return Outcome(variant, seed, step, seconds, result.final_eval, result.steps / result.seconds)
+
+
+def table(outcomes: list[Outcome], variants: list[str]) -> str:
+    """A Markdown table: medians over seeds, per-seed values in brackets."""
+    rows = [
+        "| variant | env steps to 200 (median; per seed) | wall s to 200 (median) "
+        "| final eval (mean; per seed) | env steps/s |",
+        "|---|---|---|---|---|",
+    ]
+    for variant in variants:
+        mine = sorted((o for o in outcomes if o.variant == variant), key=lambda o: o.seed)
+        if not mine:
+            continue
+        steps = [o.steps_to_target if o.steps_to_target >= 0 else float("inf") for o in mine]
+        per_seed_steps = ", ".join("never" if s == float("inf") else f"{s:.0f}" for s in steps)
+        finals = [o.final_eval for o in mine]
+        rows.append(
+            f"| {variant} | {median(steps):.0f} ({per_seed_steps}) "
+            f"| {median([o.seconds_to_target for o in mine]):.0f} "
+            f"| {sum(finals) / len(finals):.1f} ({', '.join(f'{f:.0f}' for f in finals)}) "
+            f"| {median([o.steps_per_second for o in mine]):.0f} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=100_000, help="fixed budget per run")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings run at once")
+    args = parser.parse_args()
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    outcomes: list[Outcome] = []
+    # spawn: a fresh interpreter per worker, nothing inherited from this process's torch.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+        futures = [
+            pool.submit(train_variant, variant, seed, args.steps, threads)
+            for variant in args.variants
+            for seed in args.seeds
+        ]
+        for future in as_completed(futures):
+            o = future.result()
+            outcomes.append(o)
+            print(
+                f"{o.variant} seed {o.seed}: first eval >= {THRESHOLD:g} at step "
+                f"{o.steps_to_target} after {o.seconds_to_target:.0f} s; final eval "
+                f"{o.final_eval:.1f}; {o.steps_per_second:.0f} env steps/s",
+                flush=True,
+            )
+    print(table(outcomes, args.variants))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Sum tree: exact totals, prefix-sum search against brute force, boundaries."""
+
+import numpy as np
+import pytest
+
+from dqnlab.sum_tree import SumTree
+
+
+def brute_force_find(priorities: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.cumsum(priorities), values, side="right")
+
+
+def test_total_follows_updates_repeats_and_overwrites() -> None:
+    tree = SumTree(10)  # 16 leaves, 6 never written
+    tree.update(np.array([0, 1, 2]), np.array([1.0, 2.0, 3.0]))
+    assert tree.total == 6.0
+    tree.update(np.array([1, 9, 1]), np.array([5.0, 4.0, 0.5]))  # leaf 1 twice: 0.5 wins
+    assert tree.total == 1.0 + 0.5 + 3.0 + 4.0
+    tree.update(np.array([0]), np.array([0.0]))
+    assert tree.total == 7.5
+    assert tree.get(np.array([0, 1, 2, 9])).tolist() == [0.0, 0.5, 3.0, 4.0]
+
+
+def test_repeated_index_keeps_its_last_value() -> None:
+    tree = SumTree(37)
+    tree.update(np.array([3, 5, 3, 3]), np.array([1.0, 2.0, 7.0, 5.0]))
+    assert tree.get(np.array([3, 5])).tolist() == [5.0, 2.0]
+    assert tree.total == 7.0
+
+
+def test_sums_depend_only_on_the_leaves() -> None:
+    """Parents are recomputed from their children, not adjusted by deltas: no drift."""
+    rng = np.random.default_rng(0)
+    tree = SumTree(1000)
+    for _ in range(300):
+        tree.update(rng.integers(0, 1000, 64), rng.random(64) * 10.0 ** rng.integers(-6, 6))
+    fresh = SumTree(1000)
+    fresh.update(np.arange(1000), tree.get(np.arange(1000)))
+    assert tree.total == fresh.total
+    assert tree.total == pytest.approx(tree.get(np.arange(1000)).sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("capacity", [1000, 37])
+def test_find_matches_brute_force(capacity: int) -> None:
+    rng = np.random.default_rng(capacity)
+    priorities = rng.random(capacity) * 10.0 ** rng.integers(-3, 3, capacity)
+    priorities[rng.random(capacity) < 0.3] = 0.0
+    tree = SumTree(capacity)
+    tree.update(np.arange(capacity), priorities)
+    values = rng.random(20_000) * priorities.sum()
+    assert np.array_equal(tree.find(values), brute_force_find(priorities, values))
+
+
+def test_boundaries_and_zero_priorities() -> None:
+    priorities = np.array([0.0, 2.0, 0.0, 0.0, 3.0, 0.0, 0.0])  # leading, inner, trailing zeros
+    tree = SumTree(7)
+    tree.update(np.arange(7), priorities)
+    below_total = np.nextafter(5.0, 0.0)
+    values = np.array([0.0, np.nextafter(2.0, 0.0), 2.0, below_total, 5.0, 6.0])
+    # [0, 2) is leaf 1 and [2, 5) leaf 4; the total and past it are rounding the guard absorbs.
+    assert tree.find(values).tolist() == [1, 1, 4, 4, 4, 4]
+
+
+def test_zero_priority_leaves_are_never_returned() -> None:
+    rng = np.random.default_rng(1)
+    priorities = rng.random(1000)
+    priorities[rng.random(1000) < 0.5] = 0.0
+    priorities[900:] = 0.0  # an unwritten tail, as in a buffer that is not full yet
+    tree = SumTree(1000)
+    tree.update(np.arange(1000), priorities)
+    # Every boundary exactly, the total, and values at the ends of the range.
+    edges = np.concatenate(
+        [[0.0], np.cumsum(priorities), [tree.total, np.nextafter(tree.total, 0)]]
+    )
+    leaves = tree.find(np.concatenate([edges, rng.random(10_000) * tree.total]))
+    assert (priorities[leaves] > 0).all()
+    assert leaves.max() == np.flatnonzero(priorities).max()
