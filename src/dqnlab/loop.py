@@ -4,7 +4,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,11 +103,13 @@ def train(
     checkpoint_path: Path,
     on_eval: Callable[[int, float], bool] | None = None,
     lr_schedule: DecaySchedule | None = None,
+    checkpoint_meta: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Train `learner` until `settings.total_steps` env steps.
 
     `on_eval(step, mean)` is called after each evaluation; returning True stops training;
-    `lr_schedule(step)`, when given, sets the learning rate before each learning phase.
+    `lr_schedule(step)`, when given, sets the learning rate before each learning phase;
+    `checkpoint_meta` is stored in every checkpoint (the run's config, its run id).
     """
     s = settings
     q_net = learner.q_net
@@ -206,7 +208,9 @@ def train(
 
         done = step >= s.total_steps or result.stopped_early
         if crossed(before, step, s.checkpoint_every) or done:
-            save_checkpoint(_checkpoint_state(learner, step), checkpoint_path)
+            save_checkpoint(
+                _checkpoint_state(learner, step) | dict(checkpoint_meta or {}), checkpoint_path
+            )
 
         now = time.perf_counter()
         if now - last_progress >= s.progress_every_s or done:

@@ -24,6 +24,7 @@ from dqnlab.exploration import DecaySchedule
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, TrainResult, train
 from dqnlab.nstep import NStepBuilder
+from dqnlab.outputs import write_outputs
 from dqnlab.plots import learning_curve
 from dqnlab.seeding import seed_everything
 from dqnlab.signals import defer_stop_signals
@@ -114,7 +115,8 @@ def run(
     ):
         if labels.on_start is not None:
             labels.on_start(tracker.run_id)
-        mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
+        mlflow.log_text(config_yaml, "config.yaml")
         checkpoint = Path(cfg.trainer.checkpoint_dir) / tracker.run_id / "checkpoint.pt"
         result = train(
             envs,
@@ -130,9 +132,12 @@ def run(
             checkpoint,
             on_eval,
             lr_schedule=_lr_schedule(cfg),
+            checkpoint_meta={"config": config_yaml, "run_id": tracker.run_id},
         )
         result.run_id = tracker.run_id
         result.model_uri = _log_outcome(cfg, result, learner, spaces, checkpoint)
+        if cfg.trainer.output_dir is not None:
+            write_outputs(Path(cfg.trainer.output_dir), result, config_yaml, tracker.run_id)
     return result
 
 
