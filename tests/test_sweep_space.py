@@ -100,7 +100,7 @@ def test_values_become_hydra_overrides(path, value, override):
 
 def test_objective_is_the_mean_of_the_last_k_evaluations():
     means = [(1, 10), (2, 500), (3, 20), (4, 30)]
-    evals = [EvalPoint(step, 0.0, mean, 0.0) for step, mean in means]
+    evals = [EvalPoint(step, 0.0, mean, 0.0, 0.0) for step, mean in means]
     assert objective_value(evals, 3) == pytest.approx((500 + 20 + 30) / 3)
     assert objective_value(evals[:1], 3) == 10
     assert math.isclose(objective_value(evals, 1), 30)

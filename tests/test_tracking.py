@@ -1,11 +1,16 @@
 """A short real run: what MLflow holds afterwards, and how failed runs end."""
 
+import json
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
+from dqnlab.checkpoint import load_checkpoint
 from dqnlab.run import run
 from tests.conftest import short_run_overrides
 
@@ -18,13 +23,14 @@ METRICS = (
     "train/sps",
     "eval/return_mean",
     "eval/return_std",
+    "eval/q_initial",
 )
 
 
 def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     compose_config, tracking_uri: str
 ) -> None:
-    cfg = compose_config(*short_run_overrides(), "seed=3")
+    cfg = compose_config(*short_run_overrides(), "seed=3", "trainer.output_dir=out")
     result = run(cfg)
     client = MlflowClient()
     experiment = client.get_experiment_by_name("dqn-cartpole")
@@ -49,9 +55,17 @@ def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
 
     artifacts = {a.path for a in client.list_artifacts(info.run_id)}
     assert {"config.yaml", "plots", "checkpoints"} <= artifacts
-    assert [a.path for a in client.list_artifacts(info.run_id, "plots")] == [
-        "plots/learning_curve.png"
-    ]
+    assert {a.path for a in client.list_artifacts(info.run_id, "plots")} == {
+        "plots/diagnostics.png",
+        "plots/learning_curve.png",
+    }
+    # Plain files for pipelines: the best weights with their config, metrics, the eval curve.
+    saved = load_checkpoint(Path("out/model.pt"))
+    assert saved["run_id"] == info.run_id
+    assert OmegaConf.create(saved["config"]).agent.lr == cfg.agent.lr
+    metrics = json.loads(Path("out/metrics.json").read_text())
+    assert metrics["eval_return_best"] == result.best_eval
+    assert Path("out/eval_curve.csv").read_text().splitlines()[0] == "step,return_mean,return_std"
 
     model = mlflow.pytorch.load_model(f"runs:/{info.run_id}/best_model")
     obs = torch.as_tensor(np.random.default_rng(0).normal(size=(5, 4)), dtype=torch.float32)

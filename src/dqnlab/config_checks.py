@@ -37,6 +37,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
     ("agent.learning_starts", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
     ("network.noisy_sigma0", lambda v: v > 0, "a number > 0"),
     ("trainer.progress_every_s", lambda v: v > 0, "a number of seconds > 0"),
+    ("tracking.plots_every_s", lambda v: v >= 0, "a number of seconds >= 0"),
     *((key, lambda v: v > 0 and v == int(v), "an integer > 0") for key in POSITIVE_INTS),
 )
 

@@ -10,10 +10,16 @@ from torch import nn
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Returns and lengths of one evaluation, one entry per episode."""
+    """Returns and lengths of one evaluation, one entry per episode.
+
+    `initial_q` is the mean over episodes of max_a Q(s_0, a): the network's own estimate of
+    the discounted return it is about to get (a steady climb past what the policy can earn
+    is the over-estimation Double DQN fixes).
+    """
 
     returns: np.ndarray
     lengths: np.ndarray
+    initial_q: float
 
     @property
     def mean(self) -> float:
@@ -46,6 +52,7 @@ def _play_episodes(
     q_net: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: torch.device
 ) -> EvalResult:
     obs, _ = envs.reset(seed=seed)
+    initial_q = q_net(torch.as_tensor(obs, device=device)).max(dim=1).values.mean().item()
     returns = np.zeros(envs.num_envs)
     lengths = np.zeros(envs.num_envs, dtype=np.int64)
     running = np.ones(envs.num_envs, dtype=bool)
@@ -55,4 +62,4 @@ def _play_episodes(
         returns += rewards * running
         lengths += running
         running &= ~(terminated | truncated)
-    return EvalResult(returns, lengths)
+    return EvalResult(returns, lengths, initial_q)

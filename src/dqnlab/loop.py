@@ -59,6 +59,7 @@ class EvalPoint:
     seconds: float
     mean: float
     std: float
+    initial_q: float  # mean max_a Q(s0, a) over the eval episodes' first states
 
 
 @dataclass
@@ -70,6 +71,7 @@ class TrainResult:
     evals: list[EvalPoint] = field(default_factory=list)
     episode_steps: list[int] = field(default_factory=list)
     episode_returns: list[float] = field(default_factory=list)
+    update_stats: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # per log
     best_state: dict[str, torch.Tensor] | None = None
     stopped_early: bool = False  # `on_eval` asked to stop (a sweep's pruner did)
     run_id: str | None = None  # the MLflow run that recorded it
@@ -104,12 +106,14 @@ def train(
     on_eval: Callable[[int, float], bool] | None = None,
     lr_schedule: DecaySchedule | None = None,
     checkpoint_meta: Mapping[str, str] | None = None,
+    after_eval: Callable[[TrainResult, bool], None] | None = None,
 ) -> TrainResult:
     """Train `learner` until `settings.total_steps` env steps.
 
     `on_eval(step, mean)` is called after each evaluation; returning True stops training;
     `lr_schedule(step)`, when given, sets the learning rate before each learning phase;
-    `checkpoint_meta` is stored in every checkpoint (the run's config, its run id).
+    `checkpoint_meta` is stored in every checkpoint (the run's config, its run id);
+    `after_eval(result, last)` is called after each evaluation (figures, videos).
     """
     s = settings
     q_net = learner.q_net
@@ -185,6 +189,7 @@ def train(
             now = time.perf_counter()
             sps = (step - last_log_step) / (now - last_log_time)
             stats = _mean_update_stats(updates, step)
+            result.update_stats.append((step, stats))
             metrics.log_metrics(
                 stats
                 | {"train/sps": sps, "train/lr": learner.optimizer.param_groups[0]["lr"]}
@@ -197,14 +202,27 @@ def train(
         # Evaluate greedily on separate envs, at fixed seeds.
         if crossed(before, step, s.eval_every) or step >= s.total_steps:
             evaluation = evaluate_greedy(q_net, eval_envs, s.eval_seed, device)
-            point = EvalPoint(step, time.perf_counter() - start, evaluation.mean, evaluation.std)
+            point = EvalPoint(
+                step,
+                time.perf_counter() - start,
+                evaluation.mean,
+                evaluation.std,
+                evaluation.initial_q,
+            )
             metrics.log_metrics(
-                {"eval/return_mean": point.mean, "eval/return_std": point.std}, step
+                {
+                    "eval/return_mean": point.mean,
+                    "eval/return_std": point.std,
+                    "eval/q_initial": point.initial_q,
+                },
+                step,
             )
             if point.mean > result.best_eval:
                 result.best_state = {k: v.detach().clone() for k, v in q_net.state_dict().items()}
             result.evals.append(point)
             result.stopped_early = on_eval is not None and on_eval(step, point.mean)
+            if after_eval is not None:
+                after_eval(result, step >= s.total_steps or result.stopped_early)
 
         done = step >= s.total_steps or result.stopped_early
         if crossed(before, step, s.checkpoint_every) or done:

@@ -20,12 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 from dqnlab.config_checks import check_config
 from dqnlab.envs import EnvSpaces, inspect_env, make_vector_env
 from dqnlab.errors import ConfigError
+from dqnlab.eval_artifacts import EvalArtifacts
 from dqnlab.exploration import DecaySchedule
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, TrainResult, train
 from dqnlab.nstep import NStepBuilder
 from dqnlab.outputs import write_outputs
-from dqnlab.plots import learning_curve
 from dqnlab.seeding import seed_everything
 from dqnlab.signals import defer_stop_signals
 from dqnlab.tracking import RunLabels, flatten, source_tags, tracked_run
@@ -133,6 +133,9 @@ def run(
             on_eval,
             lr_schedule=_lr_schedule(cfg),
             checkpoint_meta={"config": config_yaml, "run_id": tracker.run_id},
+            after_eval=EvalArtifacts(
+                f"DQN on {cfg.env.id} (seed {cfg.seed})", cfg.tracking.plots_every_s
+            ),
         )
         result.run_id = tracker.run_id
         result.model_uri = _log_outcome(cfg, result, learner, spaces, checkpoint)
@@ -198,15 +201,6 @@ def _log_outcome(
         {"eval/best_return_mean": result.best_eval, "train/seconds": result.seconds},
         step=result.steps,
     )
-    figure = learning_curve(
-        np.array(result.episode_steps),
-        np.array(result.episode_returns),
-        np.array([e.step for e in result.evals]),
-        np.array([e.mean for e in result.evals]),
-        np.array([e.std for e in result.evals]),
-        title=f"DQN on {cfg.env.id} (seed {cfg.seed})",
-    )
-    mlflow.log_figure(figure, "plots/learning_curve.png")
     mlflow.log_artifact(str(checkpoint), "checkpoints")
     if not cfg.tracking.log_model or result.best_state is None or result.stopped_early:
         return None
