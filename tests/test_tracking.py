@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import cv2
 import mlflow
 import numpy as np
 import pytest
@@ -80,12 +81,17 @@ def test_every_extension_at_once_runs_and_logs_a_deterministic_model(
     compose_config, tracking_uri: str
 ) -> None:
     overrides = ["agent=rainbow_lite", "network.noisy=true", "exploration=boltzmann"]
-    result = run(compose_config(*short_run_overrides(), *overrides))
+    result = run(compose_config(*short_run_overrides(), *overrides, "trainer.video_every=2000"))
     client = MlflowClient()
     found = client.get_run(result.run_id)
     assert found.info.status == "FINISHED"
     assert found.data.params["buffer._target_"] == "dqnlab.replay.PrioritizedReplayBuffer"
     assert client.get_metric_history(result.run_id, "train/temperature")
+    # A greedy episode recorded at the evaluation at step 2000, as a browser-playable video.
+    (video,) = client.list_artifacts(result.run_id, "videos")
+    assert video.path == "videos/step-000002000.mp4"
+    capture = cv2.VideoCapture(client.download_artifacts(result.run_id, video.path))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) >= 2 and capture.read()[1].shape == (400, 600, 3)
     model = mlflow.pytorch.load_model(result.model_uri)
     obs = torch.as_tensor(np.random.default_rng(0).normal(size=(5, 4)), dtype=torch.float32)
     # Exported in eval mode: the noisy layers use their mean weights, so acting is repeatable.

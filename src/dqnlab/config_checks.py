@@ -62,6 +62,7 @@ OPTION_RULES: dict[str, tuple[Rule, ...]] = {
 NULLABLE_NUMBER_RULES: tuple[Rule, ...] = (
     ("agent.lr_end", lambda v: v >= 0, "a number >= 0 or null"),
     ("agent.max_grad_norm", lambda v: v > 0, "a number > 0 or null"),
+    ("trainer.video_every", lambda v: v > 0 and v == int(v), "an integer > 0 or null"),
 )
 
 BOOLEANS = ("agent.double_q", "network.dueling", "network.noisy", "tracking.log_model")

@@ -2,16 +2,41 @@
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import mlflow
+import torch
+from torch import nn
 
 from dqnlab.loop import TrainResult
+from dqnlab.playback import make_env, play_episode, render_fps
 from dqnlab.plots import diagnostics, learning_curve
+from dqnlab.video import VideoWriter
 
 Recorder = Callable[[Path], None]  # writes a video of one greedy episode to the given path
+
+
+def greedy_video(
+    q_net: nn.Module,
+    env_id: str,
+    env_kwargs: Mapping[str, Any],
+    seed: int,
+    device: torch.device,
+) -> Recorder:
+    """A recorder of one greedy episode of `q_net` as it is when called, always from `seed`."""
+
+    def record(path: Path) -> None:
+        with (
+            closing(make_env(env_id, env_kwargs, render=True)) as env,
+            VideoWriter(path, render_fps(env_id, env_kwargs)) as video,
+        ):
+            play_episode(q_net, env, seed, 0.0, device, video.write)
+
+    return record
 
 
 class EvalArtifacts:
@@ -19,7 +44,9 @@ class EvalArtifacts:
 
     Drawing four panels costs a few tenths of a second, a real share of a short CartPole
     run with frequent evaluations, so figures are refreshed at most every `plots_every_s`
-    seconds, and always after the last evaluation.
+    seconds, and always after the last evaluation. A video (`videos/step-<step>.mp4`) is
+    recorded at the first evaluation past each multiple of `video_every` env steps; encoding
+    costs about 15 ms a frame on a CPU, so it is off unless asked for.
     """
 
     def __init__(

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from dqnlab.config_checks import check_config
 from dqnlab.envs import EnvSpaces, inspect_env, make_vector_env
 from dqnlab.errors import ConfigError
-from dqnlab.eval_artifacts import EvalArtifacts
+from dqnlab.eval_artifacts import EvalArtifacts, greedy_video
 from dqnlab.exploration import DecaySchedule
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, TrainResult, train
@@ -134,7 +134,10 @@ def run(
             lr_schedule=_lr_schedule(cfg),
             checkpoint_meta={"config": config_yaml, "run_id": tracker.run_id},
             after_eval=EvalArtifacts(
-                f"DQN on {cfg.env.id} (seed {cfg.seed})", cfg.tracking.plots_every_s
+                f"DQN on {cfg.env.id} (seed {cfg.seed})",
+                cfg.tracking.plots_every_s,
+                cfg.trainer.video_every,
+                greedy_video(learner.q_net, cfg.env.id, env_kwargs, settings.eval_seed, device),
             ),
         )
         result.run_id = tracker.run_id
