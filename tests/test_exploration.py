@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dqnlab.errors import ConfigError
-from dqnlab.exploration import Boltzmann, DecaySchedule, EpsilonGreedy, boltzmann_probabilities
+from dqnlab.exploration import Boltzmann, DecaySchedule, EpsilonGreedy
 
 
 def test_linear_schedule_hits_hand_computed_points() -> None:
@@ -58,23 +58,22 @@ def test_random_action_rate_follows_epsilon() -> None:
     assert (actions == 0).mean() == pytest.approx(0.15, abs=0.01)
 
 
-def test_boltzmann_probabilities_by_hand() -> None:
-    # Q = [0, ln 2, ln 4] at T = 1: weights 1, 2, 4 -> 1/7, 2/7, 4/7.
-    q = np.log(np.array([[1.0, 2.0, 4.0]]))
-    assert np.allclose(boltzmann_probabilities(q, 1.0), [[1 / 7, 2 / 7, 4 / 7]])
-    # T = 0.5 squares the weights: 1, 4, 16 -> /21.
-    assert np.allclose(boltzmann_probabilities(q, 0.5), [[1 / 21, 4 / 21, 16 / 21]])
-    # Large Q-values do not overflow.
-    assert np.allclose(boltzmann_probabilities(np.array([[1e4, 0.0]]), 0.01), [[1.0, 0.0]])
-
-
-def test_boltzmann_samples_follow_the_softmax() -> None:
-    q = torch.tensor([[0.0, 1.0, 2.0]]).repeat(60_000, 1)
-    policy = Boltzmann(2.0, 2.0, 1)
+@pytest.mark.parametrize(
+    ("temperature", "expected"),
+    [(1.0, [1 / 7, 2 / 7, 4 / 7]), (0.5, [1 / 21, 4 / 21, 16 / 21])],  # weights e^(Q/T)
+)
+def test_boltzmann_samples_follow_the_softmax(temperature: float, expected: list[float]) -> None:
+    q = torch.log(torch.tensor([[1.0, 2.0, 4.0]])).repeat(60_000, 1)  # e^Q = 1, 2, 4
+    policy = Boltzmann(temperature, temperature, 1)
     actions = policy.select(0, lambda: q, 3, 60_000, np.random.default_rng(0))
-    expected = boltzmann_probabilities(q[:1].numpy().astype(np.float64), 2.0)[0]
     # 60k draws: the standard error of each frequency is below 0.002.
     assert np.allclose(np.bincount(actions, minlength=3) / 60_000, expected, atol=0.01)
+
+
+def test_boltzmann_does_not_overflow_on_large_q_values() -> None:
+    q = torch.tensor([[1e4, 0.0]]).repeat(100, 1)
+    actions = Boltzmann(0.01, 0.01, 1).select(0, lambda: q, 2, 100, np.random.default_rng(0))
+    assert (actions == 0).all()
 
 
 def test_boltzmann_temperature_decays_and_is_logged() -> None:

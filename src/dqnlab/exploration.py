@@ -86,14 +86,6 @@ class EpsilonGreedy:
         return actions
 
 
-def boltzmann_probabilities(q: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(Q / temperature) per row: the probability of each action."""
-    logits = q / temperature
-    logits = logits - logits.max(axis=-1, keepdims=True)  # exp never overflows
-    weights = np.exp(logits)
-    return weights / weights.sum(axis=-1, keepdims=True)
-
-
 class Boltzmann:
     """Actions drawn from softmax(Q / temperature); the temperature decays like epsilon.
 
