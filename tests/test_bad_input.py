@@ -22,7 +22,11 @@ TRAIN_CASES = [
 
 # Run with -m: the sweep must fail before any worker, study or MLflow run exists.
 SWEEP_CASES = [
-    ("sweep=nosuch", "sweep=nosuch is not an option of 'sweep'", "cartpole, lunarlander"),
+    (
+        "sweep=nosuch",
+        "sweep=nosuch is not an option of 'sweep'",
+        "cartpole, extensions, lunarlander",
+    ),
     ("sampler=nosuch", "sampler=nosuch is not an option of 'sampler'", "random, tpe"),
     ("pruner=nosuch", "pruner=nosuch is not an option of 'pruner'", "hyperband, median"),
     (
