@@ -83,10 +83,9 @@ class NStepBuilder:
         self.count[env_ids] += 1
         ended = (terminated > 0) | truncated
         parts = [self._emit_full(env_ids[~ended], next_obs[~ended])]
+        # Episode ends are rare: a Python loop over just those envs.
         parts += [
-            self._flush(env, next_obs[i], terminated[i])
-            for i, env in enumerate(env_ids)
-            if ended[i]
+            self._flush(env_ids[i], next_obs[i], terminated[i]) for i in np.flatnonzero(ended)
         ]
         return Transitions(*(np.concatenate(field) for field in zip(*parts, strict=True)))
 
