@@ -238,3 +238,18 @@ def test_the_command_writes_a_json_summary_for_a_pipeline(trained: Trained) -> N
     assert f"mean {summary['return_mean']:.2f}" in done.stdout
     evaluation = MlflowClient().get_run(summary["evaluation_run_id"])
     assert evaluation.data.metrics["evaluation/return_mean"] == summary["return_mean"]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("episodes=0", "episodes"),
+        ("epsilon=2", "epsilon"),
+        ("seed=-1", "seed"),
+        ("record_video=maybe", "record_video"),
+        ("device=tpu", "device"),
+    ],
+)
+def test_bad_settings_name_the_key_before_the_model_is_looked_up(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{key}="):
+        evaluate(_compose("evaluate", "model=no-such-model", override))

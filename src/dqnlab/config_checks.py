@@ -5,7 +5,7 @@ values that compose fine but cannot work.
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from numbers import Real
 
 from omegaconf import DictConfig, OmegaConf
@@ -79,29 +79,44 @@ DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first bad key and what it allows."""
-    if not isinstance(cfg.device, str) or not DEVICE.fullmatch(cfg.device):
-        allowed = ["auto", "cpu", "cuda", "cuda:<index>"]
-        raise ConfigError(f"device={cfg.device!r} is not allowed: use one of {allowed}")
+    check_device(cfg.device)
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is not allowed: use one of {list(allowed)}")
-    for key in BOOLEANS:
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}={value!r} is not allowed: expected true or false")
+    check_booleans(cfg, BOOLEANS)
     nullable = [
         rule for rule in NULLABLE_NUMBER_RULES if OmegaConf.select(cfg, rule[0]) is not None
     ]
-    for key, ok, allowed in (*NUMBER_RULES, *nullable, *_option_rules(cfg)):
-        value = OmegaConf.select(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
-            raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+    check_numbers(cfg, (*NUMBER_RULES, *nullable, *_option_rules(cfg)))
     if cfg.buffer.capacity < cfg.agent.batch_size:
         raise ConfigError(
             f"buffer.capacity={cfg.buffer.capacity} is smaller than "
             f"agent.batch_size={cfg.agent.batch_size}: it must hold at least one batch"
         )
+
+
+def check_device(device: object, key: str = "device") -> None:
+    """`auto`, `cpu`, `cuda` or `cuda:<index>`."""
+    if not isinstance(device, str) or not DEVICE.fullmatch(device):
+        allowed = ["auto", "cpu", "cuda", "cuda:<index>"]
+        raise ConfigError(f"{key}={device!r} is not allowed: use one of {allowed}")
+
+
+def check_booleans(cfg: DictConfig, keys: Iterable[str]) -> None:
+    """Each key holds true or false (not a string or a number)."""
+    for key in keys:
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not allowed: expected true or false")
+
+
+def check_numbers(cfg: DictConfig, rules: Iterable[Rule]) -> None:
+    """Each rule's key holds a number (never a boolean) that passes the rule."""
+    for key, ok, allowed in rules:
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
+            raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
 
 
 def _option_rules(cfg: DictConfig) -> list[Rule]:

@@ -4,9 +4,7 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from dqnlab.config_checks import DEVICE
+from dqnlab.config_checks import Rule, check_booleans, check_device, check_numbers
 from dqnlab.errors import ConfigError
 from dqnlab.model_refs import ALLOWED_FORMS, LoadedModel, load_model
 from dqnlab.playback import Episodes, play_episodes, render_fps
@@ -24,22 +22,11 @@ from dqnlab.run import resolve_device
 from dqnlab.tracking import RunTracker, source_tags, tracked_run
 from dqnlab.video import VideoWriter
 
-
-def _number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)  # YAML true is an int too
-
-
-def _integer(value: Any) -> bool:
-    return _number(value) and isinstance(value, int)
-
-
-RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("episodes", lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    ("epsilon", lambda v: _number(v) and 0 <= v <= 1, "a probability in [0, 1]"),
-    ("seed", lambda v: _integer(v) and v >= 0, "an integer >= 0"),
-    ("video_episodes", lambda v: _integer(v) and v >= 0, "an integer >= 0"),
-    ("record_video", lambda v: isinstance(v, bool), "true or false"),
-    ("device", lambda v: isinstance(v, str) and bool(DEVICE.fullmatch(v)), "auto, cpu or cuda:<i>"),
+NUMBER_RULES: tuple[Rule, ...] = (
+    ("episodes", lambda v: v >= 1 and v == int(v), "an integer >= 1"),
+    ("epsilon", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("seed", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
+    ("video_episodes", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
 )
 
 
@@ -85,9 +72,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 def _check(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "model"):
         raise ConfigError(f"model= is required: {ALLOWED_FORMS}")
-    for key, ok, allowed in RULES:
-        if not ok(cfg[key]):
-            raise ConfigError(f"{key}={cfg[key]!r} is not allowed: expected {allowed}")
+    check_numbers(cfg, NUMBER_RULES)
+    check_booleans(cfg, ["record_video"])
+    check_device(cfg.device)
 
 
 def _evaluation_run(cfg: DictConfig, model: LoadedModel) -> AbstractContextManager[RunTracker]:
