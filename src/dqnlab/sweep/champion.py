@@ -24,7 +24,8 @@ def champion_return(client: MlflowClient, model_name: str) -> float | None:
 
 
 class ChampionPromoter:
-    """Optuna callback: register a completed trial's model and move the alias if it is better.
+    """Optuna callback: register a completed trial's model if it beats the champion, then
+    point the alias at the best registered version.
 
     "Better" compares the models' best greedy eval return (same eval seeds for every run).
     """
@@ -51,13 +52,20 @@ class ChampionPromoter:
                 "source_run_id": str(trial.user_attrs.get("model_run_id")),
             },
         )
-        client.set_registered_model_alias(self.model_name, ALIAS, version.version)
+        # Not simply this version: workers that read the old champion at the same moment
+        # each register theirs, and the last one to set the alias would win. Every worker
+        # pointing it at the best version registered so far converges on the best.
+        best = max(
+            client.search_model_versions(f"name='{self.model_name}'"),
+            key=lambda v: float(v.tags.get(RETURN_TAG, "-inf")),
+        )
+        client.set_registered_model_alias(self.model_name, ALIAS, best.version)
         log.info(
-            "models:/%s@%s is now version %s (trial %d, eval return %.1f, was %s)",
-            self.model_name,
-            ALIAS,
+            "registered version %s of %s (trial %d, eval return %.1f); @%s is version %s",
             version.version,
+            self.model_name,
             trial.number,
             eval_return,
-            current,
+            ALIAS,
+            best.version,
         )
