@@ -1,11 +1,13 @@
 """The Optuna storage a sweep's workers share: SQLite by default, PostgreSQL to scale out."""
 
+import sqlite3
 import warnings
 from collections.abc import Callable
 
 import optuna
 from optuna.trial import FrozenTrial
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from dqnlab.errors import ConfigError
@@ -56,7 +58,7 @@ def open_storage(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # since 2.8
         try:
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 parsed.render_as_string(hide_password=False),
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_interval,
@@ -66,3 +68,27 @@ def open_storage(
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise ConfigError(f"sweep.storage={redacted(url)} cannot be opened: {reason}") from None
+    if parsed.get_backend_name() == "sqlite":
+        _take_write_lock_first(storage.engine)
+    return storage
+
+
+def _take_write_lock_first(engine: Engine) -> None:
+    """Start every SQLite transaction with BEGIN IMMEDIATE, as PostgreSQL's row locks would.
+
+    SQLite ignores SELECT ... FOR UPDATE, and Python's sqlite3 begins a transaction only
+    at the first write, so two workers could both read one WAITING trial (the enqueued
+    baseline, a retried trial) as free and both run it. Taking the write lock when the
+    transaction begins makes that read-then-claim atomic. Connections opened before the
+    listeners are dropped, so every later one is set up this way.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()
