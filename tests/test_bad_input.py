@@ -11,6 +11,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 TRAIN_CASES = [
     ("env=nosuch", "env=nosuch is not an option of 'env'", "cartpole, lunarlander"),
     ("agent.learning_rte=1", "agent.learning_rte is not a key of 'agent'", "lr"),
+    ("env.idd=CartPole-v1", "env.idd is not a key of 'env'", "id, kwargs, name"),
+    ("agent.lr=abc", "agent.lr='abc' is not allowed", "expected a number"),
+    ("trainer.total_steps=1.5", "trainer.total_steps=1.5 is not allowed", "expected an integer"),
+    ("agent.double_q=maybe", "agent.double_q='maybe' is not allowed", "expected true or false"),
+    ("tracking.experiment=[1,2]", "tracking.experiment=[1, 2] is not allowed", "a string"),
+    ("agent.gamma=1.5", "agent.gamma=1.5 is not allowed", "(0, 1]"),
+    ("exploration.start=2", "exploration.start=2.0 is not allowed", "probability in [0, 1]"),
     ("env.id=NoSuchEnv-v0", "env.id='NoSuchEnv-v0' is not a registered", "CartPole-v1"),
     ("env.id=Pendulum-v1", "env.id='Pendulum-v1' has a Box action space", "Discrete"),
     ("env.id=ALE/Pong-v5", "network=mlp needs a flat vector observation", "(210, 160, 3)"),
@@ -48,12 +55,43 @@ SWEEP_CASES = [
     ),
     ("sweep.storage=optuna.db", "sweep.storage='optuna.db' is not a database URL", "sqlite:///"),
     ("sweep.n_trials=0", "sweep.n_trials=0 is not allowed", ">= 1"),
+    ("sweep.workers=two", "sweep.workers='two' is not allowed", "expected an integer"),
+    ("agent.lr=abc", "agent.lr='abc' is not allowed", "expected a number"),
     ("agent.lr=0.001", "agent.lr is both set on the command line and searched", "drop one"),
 ]
 
-CASES = [("train.py", *case) for case in TRAIN_CASES] + [
-    ("sweep.py", "-m sweep=cartpole " + override, problem, allowed)
-    for override, problem, allowed in SWEEP_CASES
+# Model references and evaluation settings: refused before any MLflow store is opened.
+FORMS = "runs:/<run id>/best_model"  # the model reference forms, listed after each problem
+EVALUATE_CASES = [
+    ("episodes=3", "model= is required", FORMS),
+    ("model=runs:/bad", "model='runs:/bad' is not of the form runs:/<run id>/", FORMS),
+    ("model=nosuch/model.pt", "model='nosuch/model.pt' is no file, run id or MLflow URI", FORMS),
+    ("model=nosuch/model.pt episodes=ten", "episodes='ten' is not allowed", "an integer"),
+    ("model=nosuch/model.pt epsilon=1.5", "epsilon=1.5 is not allowed", "probability in [0, 1]"),
+]
+
+COMPARE_CASES = [
+    ("limit=abc", "limit='abc' is not allowed", "an integer or null"),
+    ("experiment=nosuch", "no MLflow store at sqlite:///", "tracking.uri"),
+]
+
+CASES = [
+    *(("train.py", *case) for case in TRAIN_CASES),
+    *(("sweep.py", f"-m sweep=cartpole {args}", *rest) for args, *rest in SWEEP_CASES),
+    *(("evaluate.py", *case) for case in EVALUATE_CASES),
+    *(("compare.py", *case) for case in COMPARE_CASES),
+    (
+        "evaluate.py",
+        "model=runs:/0123456789abcdef0123456789abcdef/best_model",
+        "no MLflow store at sqlite:///",
+        "tracking.uri",
+    ),
+    (
+        "train.py",
+        "trainer.resume=0123456789abcdef",
+        "no MLflow store at sqlite:///",
+        "tracking.uri",
+    ),
 ]
 
 

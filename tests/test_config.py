@@ -1,4 +1,8 @@
-"""Every option of every config group composes and instantiates; key names are stable."""
+"""Every option of every config group composes and instantiates; key names are stable;
+the schemas reject unknown keys and wrong types at composition, the checks bad values."""
+
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,11 +10,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from dqnlab.cli import CONF_DIR
+from dqnlab import cli
+from dqnlab.cli import CONF_DIR, composition_error
 from dqnlab.config_checks import check_config
 from dqnlab.envs import inspect_env
 from dqnlab.errors import ConfigError
 from dqnlab.learner import DQNLearner
+from dqnlab.sweep.definitions import register_sweep_definitions
 
 GROUPS = ("env", "network", "buffer", "exploration", "agent", "trainer", "tracking")
 
@@ -34,13 +40,18 @@ INTERFACE_KEYS = (
 )
 
 
+# Options the default env (vector observations) cannot feed, with an env that can.
+ENV_FOR = {"network=nature_cnn": "env=atari"}
+
+
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes_and_passes_checks(compose_config, group: str, option: str) -> None:
-    cfg = compose_config(f"{group}={option}")
+    choice = f"{group}={option}"
+    cfg = compose_config(choice, *([ENV_FOR[choice]] if choice in ENV_FOR else []))
     check_config(cfg)
     spaces = inspect_env(cfg.env.id, cfg.env.kwargs)
     net = instantiate(cfg.network, obs_shape=spaces.obs_shape, n_actions=spaces.n_actions)
@@ -79,10 +90,10 @@ def test_rainbow_lite_combines_double_dueling_prioritized_and_3_step(compose_con
 
 def test_extensions_compose_with_each_other_and_with_overrides(compose_config) -> None:
     cfg = compose_config(
-        "agent=rainbow_lite", "buffer=uniform", "network.noisy=true", "exploration=boltzmann"
+        "agent=rainbow_lite", "agent.n_step=5", "network.noisy=true", "exploration=boltzmann"
     )
     check_config(cfg)
-    assert cfg.buffer._target_ == "dqnlab.replay.UniformReplayBuffer"  # the command line wins
+    assert cfg.agent.n_step == 5  # the command line wins
     assert cfg.network.noisy and cfg.network.dueling
     assert cfg.exploration._target_ == "dqnlab.exploration.Boltzmann"
 
@@ -119,22 +130,18 @@ def test_any_gymnasium_id_works_without_code(compose_config) -> None:
         ("agent.gamma=1.5", "agent.gamma"),
         ("exploration.end=2", "exploration.end"),
         ("trainer.total_steps=-5", "trainer.total_steps"),
-        ("agent.batch_size=2.5", "agent.batch_size"),
         ("agent.loss=l1", "agent.loss"),
         ("agent.max_grad_norm=0", "agent.max_grad_norm"),
         ("buffer.capacity=8", "buffer.capacity"),
-        ("agent.lr=fast", "agent.lr"),
         ("agent.lr_end=-0.1", "agent.lr_end"),
-        ("agent.max_grad_norm=true", "agent.max_grad_norm"),
-        ("agent.double_q=maybe", "agent.double_q"),
         ("agent.n_step=0", "agent.n_step"),
-        ("network.dueling=1", "network.dueling"),
         ("network.noisy_sigma0=0", "network.noisy_sigma0"),
         ("exploration=boltzmann exploration.end=0", "exploration.end"),
         ("buffer=prioritized buffer.alpha=1.5", "buffer.alpha"),
         ("buffer=prioritized buffer.beta_start=-1", "buffer.beta_start"),
         ("buffer=prioritized buffer.beta_steps=0", "buffer.beta_steps"),
         ("buffer=prioritized buffer.priority_eps=0", "buffer.priority_eps"),
+        ("agent.lr=???", "agent.lr has no value"),
     ],
 )
 def test_check_config_names_the_bad_key(compose_config, override: str, key: str) -> None:
@@ -146,3 +153,96 @@ def test_temperatures_above_one_are_fine_for_boltzmann_only(compose_config) -> N
     check_config(compose_config("exploration=boltzmann", "exploration.start=10"))
     with pytest.raises(ConfigError, match=r"exploration\.start"):
         check_config(compose_config("exploration.start=10"))
+
+
+@pytest.mark.parametrize(
+    ("config", "override", "message"),
+    [
+        ("config", "agent.lr=fast", "agent.lr='fast' is not allowed: expected a number"),
+        (
+            "config",
+            "agent.batch_size=2.5",
+            "agent.batch_size=2.5 is not allowed: expected an integer",
+        ),
+        (
+            "config",
+            "agent.max_grad_norm=true",
+            "agent.max_grad_norm=True is not allowed: expected a number or null",
+        ),
+        (
+            "config",
+            "agent.double_q=maybe",
+            "agent.double_q='maybe' is not allowed: expected true or false",
+        ),
+        (
+            "config",
+            "network.hidden_sizes=[64,wide]",
+            "network.hidden_sizes[1]='wide' is not allowed: expected an integer",
+        ),
+        ("config", "env.kwargs=5", "env.kwargs=5 is not allowed: expected a mapping"),
+        (
+            "config",
+            "trainer.resume=[1]",
+            "trainer.resume=[1] is not allowed: expected a string or null",
+        ),
+        ("config", "seed=abc", "seed='abc' is not allowed: expected an integer"),
+        ("config", "env.idd=x", "env.idd is not a key of 'env': known keys are [id, kwargs, name]"),
+        (
+            "sweep",
+            "sweep.n_trials=many",
+            "sweep.n_trials='many' is not allowed: expected an integer",
+        ),
+        (
+            "sweep",
+            "sweep.pruner.n_warmup_steps=0.5",
+            "sweep.pruner.n_warmup_steps=0.5 is not allowed: expected an integer",
+        ),
+        ("evaluate", "episodes=ten", "episodes='ten' is not allowed: expected an integer"),
+        ("compare", "params=3", "params=3 is not allowed: expected a list of strings or null"),
+    ],
+)
+def test_schemas_reject_wrong_types_at_composition(
+    config: str, override: str, message: str
+) -> None:
+    register_sweep_definitions()  # the sweep group, as src/sweep.py registers it
+    assert composition_error(config, [override]) == message
+
+
+@pytest.mark.parametrize(
+    ("option", "line", "bad_line", "message"),
+    [
+        (
+            "agent/dqn",
+            "lr: 1.0e-4",
+            "learning_rte: 1.0e-4",
+            "agent.learning_rte is not a key of 'agent' (in agent/dqn)",
+        ),
+        (
+            "env/cartpole",
+            "  batch_size: 128 ",
+            "  batch_size: big ",
+            "agent.batch_size='big' is not allowed (in env/cartpole): expected an integer",
+        ),
+        (
+            "tracking/mlflow",
+            "log_model: true",
+            "log_model: [true]",
+            "tracking.log_model=[True] is not allowed (in tracking/mlflow): expected true or false",
+        ),
+    ],
+)
+def test_schemas_reject_bad_option_files(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    option: str,
+    line: str,
+    bad_line: str,
+    message: str,
+) -> None:
+    conf = shutil.copytree(CONF_DIR, tmp_path / "conf")
+    path = conf / f"{option}.yaml"
+    assert line in path.read_text()
+    path.write_text(path.read_text().replace(line, bad_line))
+    monkeypatch.setattr(cli, "CONF_DIR", conf)
+    error = composition_error("config", [])
+    assert error is not None and error.startswith(message), error

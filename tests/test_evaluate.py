@@ -246,7 +246,6 @@ def test_the_command_writes_a_json_summary_for_a_pipeline(trained: Trained) -> N
         ("episodes=0", "episodes"),
         ("epsilon=2", "epsilon"),
         ("seed=-1", "seed"),
-        ("record_video=maybe", "record_video"),
         ("device=tpu", "device"),
     ],
 )

@@ -1,5 +1,6 @@
 """Command-line helpers shared by the entry scripts."""
 
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -9,11 +10,20 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from dqnlab.errors import ConfigError
+from dqnlab.schema import register_schemas
+from dqnlab.schema.describe import expected, field_type, schema_keys
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+register_schemas()  # every entry script imports this module before Hydra composes
 
 T = TypeVar("T")
 
@@ -30,24 +40,37 @@ def composition_error(config_name: str, overrides: Sequence[str]) -> str | None:
         allowed = ", ".join(exc.options or [])
         return f"{group}={option} is not an option of '{group}': use one of [{allowed}]"
     except HydraException as exc:
-        full_key = getattr(exc.__cause__, "full_key", None)
-        if full_key:
-            return _unknown_key_message(config_name, full_key, overrides)
-        return " ".join(str(exc).split())
+        return _describe(config_name, exc, overrides)
     finally:
         GlobalHydra.instance().clear()
 
 
-def _unknown_key_message(config_name: str, full_key: str, overrides: Sequence[str]) -> str:
-    """Name the unknown key and list the keys its parent does have."""
+def _describe(config_name: str, exc: HydraException, overrides: Sequence[str]) -> str:
+    """A wrong type or an unknown key named with what the schema expects; else Hydra's text."""
+    error = exc.__cause__ or exc.__context__  # an error in a config file is only the context
+    full_key = getattr(error, "full_key", None)
+    in_file = re.match(r"In '([^']+)':", str(exc))
+    where = f" (in {in_file[1]})" if in_file else ""
+    if isinstance(error, ValidationError) and full_key:
+        hint = field_type(error.object_type, error.key, error.ref_type)
+        allowed = expected(hint) if hint is not None else str(error.msg).splitlines()[0]
+        return f"{full_key}={error.value!r} is not allowed{where}: expected {allowed}"
+    if isinstance(error, ConfigKeyError | ConfigAttributeError) and full_key:
+        keys = schema_keys(error.object_type) or _composed_keys(config_name, full_key, overrides)
+        parent = full_key.rpartition(".")[0]
+        known = f"'{parent}'" if parent else "the config"
+        return f"{full_key} is not a key of {known}{where}: known keys are [{', '.join(keys)}]"
+    return " ".join(str(exc).split())
+
+
+def _composed_keys(config_name: str, full_key: str, overrides: Sequence[str]) -> list[str]:
+    """The keys the parent of `full_key` has once the command line's options are chosen."""
     parent = full_key.rpartition(".")[0]
     choices = [o for o in overrides if (CONF_DIR / o.split("=", 1)[0].lstrip("+~")).is_dir()]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         node = compose(config_name, overrides=choices)
     known = OmegaConf.select(node, parent) if parent else node
-    keys = sorted(str(k) for k in known) if isinstance(known, DictConfig) else []
-    where = f"'{parent}'" if parent else "the config"
-    return f"{full_key} is not a key of {where}: known keys are [{', '.join(keys)}]"
+    return sorted(str(k) for k in known) if isinstance(known, DictConfig) else []
 
 
 def preflight(config_name: str, argv: Sequence[str] = tuple(sys.argv[1:])) -> None:

@@ -2,14 +2,13 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
-from sqlalchemy.engine import make_url
 
 from dqnlab.errors import ConfigError
+from dqnlab.store_init import require_existing_store
 
 RUN_ID_CHARS = 8  # enough to tell runs apart by eye; the MLflow UI shows the full id
 
@@ -39,7 +38,7 @@ def find_runs(
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     uri = mlflow.get_tracking_uri()
-    _check_store_exists(uri)
+    require_existing_store(uri)
     if mlflow.get_experiment_by_name(experiment) is None:
         names = ", ".join(sorted(e.name for e in mlflow.search_experiments()))
         raise ConfigError(f"experiment={experiment!r} is not in {uri}: use one of [{names}]")
@@ -58,15 +57,6 @@ def find_runs(
         raise ConfigError(
             f"MLflow cannot search with filter={filter_string!r}, metric={metric!r}: {reason}"
         ) from None
-
-
-def _check_store_exists(uri: str) -> None:
-    """Refuse a missing SQLite store: opening one would create an empty `mlflow.db`."""
-    if uri.startswith("sqlite:") and not Path(make_url(uri).database or "").is_file():
-        raise ConfigError(
-            f"no MLflow store at {uri}: run from the folder you trained in, "
-            "or set tracking.uri (or MLFLOW_TRACKING_URI)"
-        )
 
 
 def differing_params(runs: Sequence[Run]) -> list[str]:

@@ -1,7 +1,8 @@
 """Value checks on a composed config, run before any environment, file or MLflow run is made.
 
-Hydra already rejects unknown groups, options and keys at composition; these rules catch
-values that compose fine but cannot work.
+Hydra already rejects unknown groups, options and keys at composition, and the schemas
+(dqnlab.schema) reject wrong types; these rules catch values of the right type that cannot
+work: ranges, choices and rules across keys.
 """
 
 import re
@@ -34,11 +35,12 @@ NUMBER_RULES: tuple[Rule, ...] = (
     ("agent.lr", lambda v: v > 0, "a number > 0"),
     ("agent.gamma", lambda v: 0 < v <= 1, "a number in (0, 1]"),
     ("agent.tau", lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    ("agent.learning_starts", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
+    ("agent.learning_starts", lambda v: v >= 0, "an integer >= 0"),
     ("network.noisy_sigma0", lambda v: v > 0, "a number > 0"),
+    ("trainer.eval_epsilon", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     ("trainer.progress_every_s", lambda v: v > 0, "a number of seconds > 0"),
     ("tracking.plots_every_s", lambda v: v >= 0, "a number of seconds >= 0"),
-    *((key, lambda v: v > 0 and v == int(v), "an integer > 0") for key in POSITIVE_INTS),
+    *((key, lambda v: v > 0, "an integer > 0") for key in POSITIVE_INTS),
 )
 
 # Rules for the keys of one option of a group, applied when its `_target_` is chosen.
@@ -54,7 +56,7 @@ OPTION_RULES: dict[str, tuple[Rule, ...]] = {
     "dqnlab.replay.PrioritizedReplayBuffer": (
         ("buffer.alpha", lambda v: 0 <= v <= 1, "a number in [0, 1]"),
         ("buffer.beta_start", lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-        ("buffer.beta_steps", lambda v: v > 0 and v == int(v), "an integer > 0"),
+        ("buffer.beta_steps", lambda v: v > 0, "an integer > 0"),
         ("buffer.priority_eps", lambda v: v > 0, "a number > 0"),
     ),
 }
@@ -62,10 +64,8 @@ OPTION_RULES: dict[str, tuple[Rule, ...]] = {
 NULLABLE_NUMBER_RULES: tuple[Rule, ...] = (
     ("agent.lr_end", lambda v: v >= 0, "a number >= 0 or null"),
     ("agent.max_grad_norm", lambda v: v > 0, "a number > 0 or null"),
-    ("trainer.video_every", lambda v: v > 0 and v == int(v), "an integer > 0 or null"),
+    ("trainer.video_every", lambda v: v > 0, "an integer > 0 or null"),
 )
-
-BOOLEANS = ("agent.double_q", "network.dueling", "network.noisy", "tracking.log_model")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "agent.loss": ("huber", "mse"),
@@ -79,12 +79,16 @@ DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first bad key and what it allows."""
+    missing = OmegaConf.missing_keys(cfg)
+    if missing:
+        raise ConfigError(
+            f"{sorted(missing)[0]} has no value: set it in its option or on the command line"
+        )
     check_device(cfg.device)
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(cfg, key)
         if value not in allowed:
             raise ConfigError(f"{key}={value!r} is not allowed: use one of {list(allowed)}")
-    check_booleans(cfg, BOOLEANS)
     nullable = [
         rule for rule in NULLABLE_NUMBER_RULES if OmegaConf.select(cfg, rule[0]) is not None
     ]
@@ -101,14 +105,6 @@ def check_device(device: object, key: str = "device") -> None:
     if not isinstance(device, str) or not DEVICE.fullmatch(device):
         allowed = ["auto", "cpu", "cuda", "cuda:<index>"]
         raise ConfigError(f"{key}={device!r} is not allowed: use one of {allowed}")
-
-
-def check_booleans(cfg: DictConfig, keys: Iterable[str]) -> None:
-    """Each key holds true or false (not a string or a number)."""
-    for key in keys:
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}={value!r} is not allowed: expected true or false")
 
 
 def check_numbers(cfg: DictConfig, rules: Iterable[Rule]) -> None:

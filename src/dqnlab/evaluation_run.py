@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from dqnlab.config_checks import Rule, check_booleans, check_device, check_numbers
+from dqnlab.config_checks import Rule, check_device, check_numbers
 from dqnlab.errors import ConfigError
 from dqnlab.model_refs import ALLOWED_FORMS, LoadedModel, load_model
 from dqnlab.playback import Episodes, play_episodes, render_fps
@@ -23,10 +23,10 @@ from dqnlab.tracking import RunTracker, source_tags, tracked_run
 from dqnlab.video import VideoWriter
 
 NUMBER_RULES: tuple[Rule, ...] = (
-    ("episodes", lambda v: v >= 1 and v == int(v), "an integer >= 1"),
+    ("episodes", lambda v: v >= 1, "an integer >= 1"),
     ("epsilon", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    ("seed", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
-    ("video_episodes", lambda v: v >= 0 and v == int(v), "an integer >= 0"),
+    ("seed", lambda v: v >= 0, "an integer >= 0"),
+    ("video_episodes", lambda v: v >= 0, "an integer >= 0"),
 )
 
 
@@ -73,7 +73,6 @@ def _check(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "model"):
         raise ConfigError(f"model= is required: {ALLOWED_FORMS}")
     check_numbers(cfg, NUMBER_RULES)
-    check_booleans(cfg, ["record_video"])
     check_device(cfg.device)
 
 

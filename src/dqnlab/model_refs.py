@@ -22,6 +22,7 @@ from dqnlab.checkpoint import load_checkpoint
 from dqnlab.envs import inspect_env
 from dqnlab.errors import ConfigError
 from dqnlab.run import build
+from dqnlab.store_init import local_store_missing, require_existing_store
 
 ALLOWED_FORMS = (
     "use a run id, runs:/<run id>/best_model, models:/<name>@<alias>, models:/<name>/<version> "
@@ -65,6 +66,7 @@ def load_model(reference: str, device: torch.device) -> LoadedModel:
 def _from_registry(reference: str, device: torch.device) -> LoadedModel:
     """models:/<name>@<alias>, models:/<name>/<version>, or MLflow 3's models:/<model id>."""
     name, sep, rest = reference.removeprefix("models:/").partition("/")
+    require_existing_store(mlflow.get_tracking_uri())
     client = MlflowClient()
     try:
         if "@" in name and not sep:
@@ -157,6 +159,7 @@ def _config_of(reference: str, run: Run) -> DictConfig:
 
 def _get_run(reference: str, run_id: str) -> Run:
     try:
+        require_existing_store(mlflow.get_tracking_uri())  # a lookup would create it
         return MlflowClient().get_run(run_id)
     except MlflowException as exc:
         raise _bad(reference, f"names no run of this tracking store ({_one_line(exc)})") from None
@@ -164,7 +167,7 @@ def _get_run(reference: str, run_id: str) -> Run:
 
 def _find_run(run_id: str | None) -> Run | None:
     """The run a checkpoint file names, if this tracking store has it (files travel)."""
-    if not run_id:
+    if not run_id or local_store_missing(mlflow.get_tracking_uri()):
         return None
     try:
         return MlflowClient().get_run(run_id)
