@@ -1,7 +1,10 @@
 """n-step returns per env: full windows, terminations and truncations inside a window."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from test_replay import save_and_load
 
 from dqnlab.errors import ConfigError
 from dqnlab.nstep import NStepBuilder, Transitions, discounted_returns
@@ -110,3 +113,39 @@ def test_one_step_passes_transitions_through_with_gamma() -> None:
 def test_bad_n_is_rejected(n: object) -> None:
     with pytest.raises(ConfigError, match=r"agent\.n_step"):
         NStepBuilder(n, GAMMA, 1, (2,))  # type: ignore[arg-type]
+
+
+def test_state_round_trip_emits_the_same_transitions(tmp_path: Path) -> None:
+    builder = NStepBuilder(3, GAMMA, 3, (2,))
+    # Windows left part full, full, and just flushed by a termination.
+    step(builder, [0, 1, 2], 0)
+    step(builder, [1, 2], 1, terminated=[False, True])
+    step(builder, [1], 2)
+    restored = NStepBuilder(3, GAMMA, 3, (2,))
+    restored.load_state_dict(save_and_load(builder.state_dict(), tmp_path))
+    for t, ids, truncated in [(3, [0, 1, 2], [False, True, False]), (4, [0, 2], None)]:
+        for a, b in zip(
+            step(builder, ids, t, truncated=truncated),
+            step(restored, ids, t, truncated=truncated),
+            strict=True,
+        ):
+            assert np.array_equal(a, b)
+    assert np.array_equal(builder.count, restored.count)
+
+
+def test_state_for_another_number_of_envs_is_refused() -> None:
+    with pytest.raises(ValueError, match="n-step obs"):
+        NStepBuilder(3, GAMMA, 2, (2,)).load_state_dict(
+            NStepBuilder(3, GAMMA, 3, (2,)).state_dict()
+        )
+
+
+def test_clear_drops_every_pending_step() -> None:
+    builder = NStepBuilder(3, GAMMA, 2, (2,))
+    step(builder, [0, 1], 0)
+    step(builder, [0, 1], 1)
+    builder.clear()
+    assert builder.count.tolist() == [0, 0]
+    step(builder, [0, 1], 7)
+    out = step(builder, [0, 1], 8, terminated=[True, False])
+    assert rows(out) == [(0, 7, 8 + 0.5 * 9, 9, 1.0, 0.25), (0, 8, 9.0, 9, 1.0, 0.5)]

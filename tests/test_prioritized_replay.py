@@ -1,9 +1,11 @@
 """Prioritized replay: sampling distribution, importance weights, priorities, beta, wrap-around."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from test_replay import add_numbered, assert_consistent
+from test_replay import add_numbered, assert_consistent, assert_same_rows, save_and_load
 
 from dqnlab.errors import ConfigError
 from dqnlab.replay import PrioritizedReplayBuffer
@@ -130,3 +132,41 @@ def test_same_seed_gives_same_batches() -> None:
 def test_bad_values_raise_config_error_naming_the_key(key: str, value: float) -> None:
     with pytest.raises(ConfigError, match=rf"^buffer\.{key}="):
         PrioritizedReplayBuffer(8, (1,), **{key: value})
+
+
+def test_state_round_trip_restores_priorities_and_sampling(tmp_path: Path) -> None:
+    buffer = PrioritizedReplayBuffer(64, (1,), seed=0, beta_steps=500)
+    add_numbered(buffer, 0, 80)  # wrapped around
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        batch = buffer.sample(16)
+        buffer.update_priorities(batch.indices, torch.from_numpy(rng.standard_normal(16) * 3))
+    state = save_and_load(buffer.state_dict(), tmp_path)
+    restored = PrioritizedReplayBuffer(64, (1,), seed=7, beta_steps=500)
+    restored.load_state_dict(state)
+    assert_same_rows(buffer, restored)
+    assert np.array_equal(buffer.tree.tree, restored.tree.tree)
+    assert (restored.max_priority, restored.added) == (buffer.max_priority, 80)
+    assert restored.beta == buffer.beta
+    for i in range(3):
+        a, b = buffer.sample(16), restored.sample(16)
+        assert np.array_equal(a.indices, b.indices)
+        assert torch.equal(a.weights, b.weights) and torch.equal(a.obs, b.obs)
+        errors = torch.full((16,), 10.0 + i)  # raises the largest priority
+        buffer.update_priorities(a.indices, errors)
+        restored.update_priorities(b.indices, errors)
+        add_numbered(buffer, 80 + i, 1)
+        add_numbered(restored, 80 + i, 1)
+    assert np.array_equal(buffer.tree.tree, restored.tree.tree)
+    assert restored.max_priority == buffer.max_priority
+
+
+def test_state_of_a_part_filled_buffer_keeps_only_its_rows(tmp_path: Path) -> None:
+    buffer = PrioritizedReplayBuffer(64, (1,), seed=0)
+    add_numbered(buffer, 0, 10)
+    state = save_and_load(buffer.state_dict(), tmp_path)
+    assert len(state["priorities"]) == len(state["storage"]["obs"]) == 10
+    restored = PrioritizedReplayBuffer(64, (1,), seed=0)
+    restored.load_state_dict(state)
+    assert np.array_equal(buffer.tree.tree, restored.tree.tree)
+    assert np.array_equal(buffer.sample(8).indices, restored.sample(8).indices)

@@ -1,8 +1,12 @@
 """Replay buffer: storage, wrap-around and uniform sampling."""
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
+from dqnlab.nstep import NStepBuilder
 from dqnlab.replay import ReplayBuffer, ReplaySample, UniformReplayBuffer
 
 
@@ -79,3 +83,69 @@ def test_update_priorities_is_a_no_op_that_never_reads_the_errors() -> None:
     batch = buffer.sample(4)
     # A meta tensor has no data: any read of it (.cpu(), .numpy(), abs) would raise.
     buffer.update_priorities(batch.indices, torch.empty(4, device="meta"))
+
+
+def save_and_load(state: dict, tmp_path: Path) -> dict:
+    """`state` after a real checkpoint file: torch.save, then torch.load(weights_only=True)."""
+    path = tmp_path / "state.pt"
+    torch.save(state, path)
+    return torch.load(path, weights_only=True)
+
+
+def assert_same_rows(a: ReplayBuffer, b: ReplayBuffer) -> None:
+    assert (len(a), a.pos) == (len(b), b.pos)
+    for name in a.storage.FIELDS:
+        assert np.array_equal(getattr(a, name)[: len(a)], getattr(b, name)[: len(b)]), name
+
+
+@pytest.mark.parametrize("count", [37, 130])  # part filled; wrapped around
+def test_state_round_trip_restores_rows_and_sampling(tmp_path: Path, count: int) -> None:
+    buffer = UniformReplayBuffer(100, (1,), seed=0)
+    add_numbered(buffer, 0, count)
+    buffer.sample(8)  # move the RNG off its seed
+    state = save_and_load(buffer.state_dict(), tmp_path)
+    assert len(state["storage"]["obs"]) == len(buffer)  # only the filled rows are saved
+    restored = UniformReplayBuffer(100, (1,), seed=99)
+    restored.load_state_dict(state)
+    assert_same_rows(buffer, restored)
+    for _ in range(3):
+        assert np.array_equal(buffer.sample(32).indices, restored.sample(32).indices)
+        add_numbered(buffer, count, 5)
+        add_numbered(restored, count, 5)
+    assert_same_rows(buffer, restored)
+
+
+def test_state_of_another_layout_is_refused(tmp_path: Path) -> None:
+    buffer = UniformReplayBuffer(10, (2,), seed=0)
+    buffer.add(
+        np.zeros((3, 2)), np.zeros(3), np.zeros(3), np.zeros((3, 2)), np.zeros(3), np.zeros(3)
+    )
+    with pytest.raises(ValueError, match="buffer obs"):
+        UniformReplayBuffer(10, (3,)).load_state_dict(buffer.state_dict())
+    with pytest.raises(ValueError, match="buffer obs"):
+        UniformReplayBuffer(2, (2,)).load_state_dict(buffer.state_dict())
+
+
+def test_add_steps_builds_n_step_transitions_like_the_builder(tmp_path: Path) -> None:
+    """One call per env step: the buffer's own n-step builder, and its windows in the state."""
+    kwargs = {"n_step": 3, "gamma": 0.5, "num_envs": 2}
+    buffer = UniformReplayBuffer(100, (1,), **kwargs)
+    reference, builder = UniformReplayBuffer(100, (1,)), NStepBuilder(3, 0.5, 2, (1,))
+    rng = np.random.default_rng(0)
+
+    def step(*buffers: ReplayBuffer) -> None:
+        ids = np.flatnonzero(rng.random(2) < 0.8)
+        obs, ends = rng.random((len(ids), 1)), rng.random((2, len(ids))) < 0.2
+        args = (ids, obs, ids, rng.random(len(ids)), obs + 1, *ends)
+        reference.add(*builder.push(*args))
+        for buffer in buffers:
+            buffer.add_steps(*args)
+
+    for _ in range(20):
+        step(buffer)
+    restored = UniformReplayBuffer(100, (1,), **kwargs)
+    restored.load_state_dict(save_and_load(buffer.state_dict(), tmp_path))
+    for _ in range(20):
+        step(buffer, restored)
+    for other in (reference, restored):
+        assert_same_rows(buffer, other)

@@ -1,10 +1,11 @@
 """n-step returns, built per env from vectorised env steps before they enter the replay buffer."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from dqnlab.errors import ConfigError
+from dqnlab.replay_storage import array_state, load_array
 
 
 class Transitions(NamedTuple):
@@ -60,6 +61,22 @@ class NStepBuilder:
         self.rewards = np.zeros((num_envs, n), dtype=np.float32)
         self.start = np.zeros(num_envs, dtype=np.int64)  # ring position of the oldest step
         self.count = np.zeros(num_envs, dtype=np.int64)  # steps waiting in each window
+
+    WINDOW = ("obs", "actions", "rewards", "start", "count")  # what a checkpoint keeps
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every env's pending window (CPU tensors sharing memory), for a checkpoint."""
+        return {name: array_state(getattr(self, name)) for name in self.WINDOW}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the windows `state_dict` saved, into a builder of the same n, envs, shapes."""
+        for name in self.WINDOW:
+            load_array(getattr(self, name), state[name], f"n-step {name}")
+
+    def clear(self) -> None:
+        """Drop every pending step: their episodes will not go on (envs reset on a resume)."""
+        self.start[:] = 0
+        self.count[:] = 0
 
     def push(
         self,

@@ -5,101 +5,54 @@ rows a batch takes), so a different storage can serve both samplers.
 """
 
 from abc import ABC, abstractmethod
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
 from dqnlab.errors import ConfigError
 from dqnlab.exploration import DecaySchedule
+from dqnlab.frame_replay import FrameStorage, is_frame_stack
+from dqnlab.nstep import NStepBuilder
+from dqnlab.replay_storage import (
+    EMPTY_ROWS,
+    ReplaySample,
+    TransitionStorage,
+    array_state,
+    load_array,
+)
 from dqnlab.sum_tree import SumTree
 
+STORAGES = ("auto", "frames", "transitions")
 
-class ReplaySample(NamedTuple):
-    """A batch of transitions as tensors on the learner's device.
-
-    `discounts` is gamma^k for a k-step return. `weights` are importance-sampling weights
-    (None: uniform sampling needs none); `indices` are the buffer rows, for priority updates.
-    """
-
-    obs: torch.Tensor
-    actions: torch.Tensor
-    rewards: torch.Tensor
-    next_obs: torch.Tensor
-    terminated: torch.Tensor
-    discounts: torch.Tensor
-    weights: torch.Tensor | None = None
-    indices: np.ndarray | None = None
+Storage = TransitionStorage | FrameStorage
 
 
-class TransitionStorage:
-    """Ring of (s, a, r, s', terminated, discount) rows; the oldest are overwritten first.
-
-    `terminated` is the only end flag stored: a time-limit truncation keeps a real next state
-    and must be bootstrapped, so it is stored as a normal transition.
-    """
-
-    def __init__(
-        self,
-        capacity: int,
-        obs_shape: tuple[int, ...],
-        obs_dtype: np.typing.DTypeLike,
-        device: torch.device | str,
-    ) -> None:
-        self.capacity = capacity
-        self.device = torch.device(device)
-        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=np.float32)
-        self.discounts = np.zeros(capacity, dtype=np.float32)
-        self.pos = 0
-        self.size = 0
-
-    def __len__(self) -> int:
-        return self.size
-
-    def add(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        discounts: np.ndarray,
-    ) -> np.ndarray:
-        """Write a batch of transitions (one row per env); return the rows written."""
-        idx = (self.pos + np.arange(len(actions))) % self.capacity
-        self.obs[idx] = obs
-        self.actions[idx] = actions
-        self.rewards[idx] = rewards
-        self.next_obs[idx] = next_obs
-        self.terminated[idx] = terminated
-        self.discounts[idx] = discounts
-        self.pos = int(idx[-1] + 1) % self.capacity if len(idx) else self.pos
-        self.size = min(self.size + len(idx), self.capacity)
-        return idx
-
-    def gather(self, idx: np.ndarray) -> ReplaySample:
-        """Rows `idx` as one tensor per field on the device, with the rows as `indices`."""
-        fields = (
-            self.obs,
-            self.actions,
-            self.rewards,
-            self.next_obs,
-            self.terminated,
-            self.discounts,
-        )
-        return ReplaySample(
-            *(torch.from_numpy(array[idx]).to(self.device, non_blocking=True) for array in fields),
-            indices=idx,
-        )
+def make_storage(
+    kind: str,
+    capacity: int,
+    obs_shape: tuple[int, ...],
+    obs_dtype: np.typing.DTypeLike,
+    device: torch.device | str,
+    num_envs: int,
+    n_step: int,
+) -> Storage:
+    """`frames` keeps each frame of uint8 frame stacks once; `transitions` keeps (s, s') in
+    full; `auto` picks frames for (stack, height, width) uint8 observations."""
+    if kind not in STORAGES:
+        raise ConfigError(f"buffer.storage={kind!r} is not allowed: use one of {list(STORAGES)}")
+    if kind == "frames" or (kind == "auto" and is_frame_stack(obs_shape, obs_dtype)):
+        return FrameStorage(capacity, obs_shape, obs_dtype, device, num_envs, n_step)
+    return TransitionStorage(capacity, obs_shape, obs_dtype, device)
 
 
 class ReplayBuffer(ABC):
-    """A transition storage plus a rule for which rows a batch takes; subclasses give the rule.
+    """A storage plus a rule for which rows a batch takes; subclasses give the rule.
 
+    The buffer turns env steps into n-step transitions itself (`add_steps`), as the storage
+    decides what a transition keeps of its states: `n_step`, `gamma` and `num_envs` are
+    agent.n_step, agent.gamma and trainer.num_envs. `storage` is buffer.storage (make_storage;
+    the configs say auto, code that builds a buffer itself gets the flat storage unless it asks).
     The storage's arrays and ring state read as the buffer's own (`buffer.obs`, `buffer.pos`).
     """
 
@@ -110,8 +63,18 @@ class ReplayBuffer(ABC):
         obs_dtype: np.typing.DTypeLike = np.float32,
         device: torch.device | str = "cpu",
         seed: int = 0,
+        *,
+        storage: str = "transitions",
+        n_step: int = 1,
+        gamma: float = 0.99,
+        num_envs: int = 1,
     ) -> None:
-        self.storage = TransitionStorage(capacity, obs_shape, obs_dtype, device)
+        self.storage = make_storage(
+            storage, capacity, obs_shape, obs_dtype, device, num_envs, n_step
+        )
+        self.returns = NStepBuilder(
+            n_step, gamma, num_envs, self.storage.ref_shape, self.storage.ref_dtype
+        )
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -124,6 +87,24 @@ class ReplayBuffer(ABC):
             raise AttributeError(name)
         return getattr(self.storage, name)
 
+    def add_steps(
+        self,
+        env_ids: np.ndarray,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None:
+        """Store one real step of each env in `env_ids` (never an autoreset step); the n-step
+        transitions it completes become sampleable."""
+        obs_refs, next_refs, dropped = self.storage.write_states(env_ids, obs, next_obs)
+        done = self.returns.push(
+            env_ids, obs_refs, actions, rewards, next_refs, terminated, truncated
+        )
+        self._stored(self.storage.add(*done), dropped)
+
     def add(
         self,
         obs: np.ndarray,
@@ -133,8 +114,30 @@ class ReplayBuffer(ABC):
         terminated: np.ndarray,
         discounts: np.ndarray,
     ) -> None:
-        """Append a batch of transitions (one row per env)."""
-        self.storage.add(obs, actions, rewards, next_obs, terminated, discounts)
+        """Append finished transitions (one row each) whose states are storage refs: for the
+        transition storage, the observations themselves."""
+        self._stored(
+            self.storage.add(obs, actions, rewards, next_obs, terminated, discounts), EMPTY_ROWS
+        )
+
+    @abstractmethod
+    def _stored(self, rows: np.ndarray, dropped: np.ndarray) -> None:
+        """`rows` now hold new transitions; `dropped` rows lost theirs."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored rows, the pending n-step windows and the sampling RNG's position."""
+        return {
+            "storage": self.storage.state_dict(),
+            "returns": self.returns.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict`'s rows, windows and RNG: later batches are the ones the saved
+        buffer would have drawn."""
+        self.storage.load_state_dict(state["storage"])
+        self.returns.load_state_dict(state["returns"])
+        self.rng.bit_generator.state = state["rng"]
 
     @abstractmethod
     def sample(self, batch_size: int) -> ReplaySample:
@@ -150,7 +153,10 @@ class UniformReplayBuffer(ReplayBuffer):
 
     def sample(self, batch_size: int) -> ReplaySample:
         """Draw `batch_size` stored transitions uniformly, with replacement."""
-        return self.storage.gather(self.rng.integers(0, len(self.storage), size=batch_size))
+        return self.storage.gather(self.storage.draw(self.rng, batch_size))
+
+    def _stored(self, rows: np.ndarray, dropped: np.ndarray) -> None:
+        """Nothing to track: every row holding a transition is equally likely."""
 
     def update_priorities(self, indices: np.ndarray, td_errors: torch.Tensor) -> None:
         """A no-op: no priorities. It never reads `td_errors`, as reading a GPU tensor would
@@ -161,7 +167,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """Proportional prioritized replay (Schaul et al. 2016): P(i) = p_i / sum_k p_k.
 
     p_i = (|TD error| + priority_eps)^alpha. A new transition, whose error is not known yet,
-    gets the largest priority seen so far, so it is soon replayed.
+    gets the largest priority seen so far, so it is soon replayed; a row without a
+    transition has priority 0, so it is never drawn.
     The bias of non-uniform sampling is corrected by importance-sampling weights whose exponent
     beta rises linearly from `beta_start` to 1 over `beta_steps` added transitions.
     """
@@ -177,6 +184,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         beta_start: float = 0.4,
         beta_steps: int = 100_000,
         priority_eps: float = 1e-6,
+        *,
+        storage: str = "transitions",
+        n_step: int = 1,
+        gamma: float = 0.99,
+        num_envs: int = 1,
     ) -> None:
         for key, value in (("alpha", alpha), ("beta_start", beta_start)):
             if not 0 <= value <= 1:
@@ -185,7 +197,17 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             raise ConfigError(f"buffer.beta_steps={beta_steps} is not allowed: use an integer > 0")
         if not priority_eps > 0:
             raise ConfigError(f"buffer.priority_eps={priority_eps} is not allowed: use a value > 0")
-        super().__init__(capacity, obs_shape, obs_dtype, device, seed)
+        super().__init__(
+            capacity,
+            obs_shape,
+            obs_dtype,
+            device,
+            seed,
+            storage=storage,
+            n_step=n_step,
+            gamma=gamma,
+            num_envs=num_envs,
+        )
         self.alpha = alpha
         self.priority_eps = priority_eps
         self.tree = SumTree(capacity)
@@ -199,17 +221,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """The importance-sampling exponent now."""
         return self._beta(self.added)
 
-    def add(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        discounts: np.ndarray,
-    ) -> None:
-        """Append a batch of transitions (one row per env) at the largest priority so far."""
-        rows = self.storage.add(obs, actions, rewards, next_obs, terminated, discounts)
+    def _stored(self, rows: np.ndarray, dropped: np.ndarray) -> None:
+        """New transitions get the largest priority so far; dropped rows get 0."""
+        self.tree.update(dropped, np.zeros(len(dropped)))
         self.tree.update(rows, np.full(len(rows), self.max_priority))
         self.added += len(rows)
 
@@ -229,9 +243,31 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         )
 
     def update_priorities(self, indices: np.ndarray, td_errors: torch.Tensor) -> None:
-        """Set p_i = (|td_error_i| + priority_eps)^alpha for the sampled rows `indices`."""
+        """Set p_i = (|td_error_i| + priority_eps)^alpha for the sampled rows `indices`.
+
+        Call it before the next add: a row that add drops keeps the priority set here."""
         priorities = np.abs(td_errors.detach().cpu().numpy())
         priorities += np.float32(self.priority_eps)
         np.power(priorities, np.float32(self.alpha), out=priorities)
         self.tree.update(indices, priorities)
-        self.max_priority = max(self.max_priority, priorities.max())
+        self.max_priority = max(self.max_priority, float(priorities.max()))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base state plus the rows' priorities, the largest priority and beta's clock."""
+        return super().state_dict() | {
+            "priorities": array_state(self.tree.get(self.storage.filled_rows())),
+            "max_priority": self.max_priority,
+            "added": self.added,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict`'s state; the sum tree is rebuilt from the leaf priorities."""
+        super().load_state_dict(state)
+        rows = self.storage.filled_rows()
+        priorities = np.zeros(len(rows), dtype=np.float64)
+        load_array(priorities, state["priorities"], "buffer priorities")
+        # Every node is the sum of its children, so the same leaves give the same tree.
+        self.tree = SumTree(self.capacity)
+        self.tree.update(rows, priorities)
+        self.max_priority = float(state["max_priority"])
+        self.added = int(state["added"])
