@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from dqnlab.errors import ConfigError
 from dqnlab.heads import DuelingHead
-from dqnlab.networks import MLPQNetwork
+from dqnlab.networks import MLPQNetwork, NatureCNN
 from dqnlab.noisy import NoisyLinear, resample_noise, scale_noise
 
 
@@ -178,3 +178,57 @@ def test_dueling_noisy_network_exports_in_eval_mode() -> None:
     exported = torch.export.export(net, (torch.zeros(2, 4),))
     x = torch.randn(2, 4)
     torch.testing.assert_close(exported.module()(x), net(x))
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+@pytest.mark.parametrize("noisy", [False, True])
+def test_nature_cnn_maps_uint8_frame_stacks_to_one_value_per_action(
+    dueling: bool, noisy: bool
+) -> None:
+    net = NatureCNN((4, 84, 84), 6, dueling=dueling, noisy=noisy)
+    frames = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8)
+    q = net(frames)
+    assert q.shape == (5, 6) and q.dtype == torch.float32
+    assert net.eval()(frames).shape == (5, 6)
+    assert isinstance(net.head[-1], DuelingHead) == dueling
+    assert any(isinstance(m, NoisyLinear) for m in net.head.modules()) == noisy
+
+
+def test_nature_cnn_has_the_nature_layers() -> None:
+    net = NatureCNN((4, 84, 84), 18)
+    convs = [
+        (c.in_channels, c.out_channels, c.kernel_size, c.stride)
+        for c in net.conv
+        if isinstance(c, torch.nn.Conv2d)
+    ]
+    assert convs == [(4, 32, (8, 8), (4, 4)), (32, 64, (4, 4), (2, 2)), (64, 64, (3, 3), (1, 1))]
+    hidden, out = net.head[0], net.head[-1]
+    assert (hidden.in_features, hidden.out_features) == (64 * 7 * 7, 512)
+    assert (out.in_features, out.out_features) == (512, 18)
+
+
+def test_nature_cnn_scales_pixels_to_unit_range_itself() -> None:
+    net = NatureCNN((4, 84, 84), 6)
+    seen: list[torch.Tensor] = []
+    net.conv[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    frames = torch.full((2, 4, 84, 84), 255, dtype=torch.uint8)
+    frames[:, :, :42] = 51
+    q = net(frames)
+    assert seen[0].dtype == torch.float32
+    assert torch.equal(seen[0].unique(), torch.tensor([0.2, 1.0]))
+    torch.testing.assert_close(net(frames.float()), q)  # raw pixels in any dtype
+
+
+@pytest.mark.parametrize("shape", [(4,), (210, 160, 3), (4, 32, 32)])
+def test_nature_cnn_rejects_observations_it_cannot_read(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ConfigError, match=r"network=nature_cnn needs stacked frames"):
+        NatureCNN(shape, 6)
+
+
+def test_nature_cnn_exports_with_uint8_frames() -> None:
+    # MLflow logs the best model with torch.export and a uint8 input example.
+    torch.manual_seed(0)
+    net = NatureCNN((4, 84, 84), 6, dueling=True, noisy=True).eval()
+    exported = torch.export.export(net, (torch.zeros(2, 4, 84, 84, dtype=torch.uint8),))
+    frames = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
+    torch.testing.assert_close(exported.module()(frames), net(frames))

@@ -1,4 +1,8 @@
-"""Gymnasium environments: checks before a run and vectorised construction."""
+"""Gymnasium environments: checks before a run and vectorised construction.
+
+`env.kwargs` are keyword arguments of `gymnasium.make`, except with `preprocessing: atari`:
+then they are the options of `dqnlab.atari`, which builds the Atari envs.
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from dqnlab.atari import atari_options, make_atari_env, make_atari_vector_env
 from dqnlab.errors import ConfigError
 
 gym.register_envs(ale_py)  # makes ALE/… ids resolvable
@@ -33,7 +38,7 @@ def inspect_env(env_id: str, env_kwargs: Mapping[str, Any]) -> EnvSpaces:
             f"env.id={env_id!r} is not a registered gymnasium environment "
             f"(e.g. CartPole-v1, LunarLander-v3, ALE/Pong-v5): {exc}"
         ) from None
-    env = gym.make(env_id, **env_kwargs)
+    env = make_env(env_id, env_kwargs)
     try:
         obs_space, action_space = env.observation_space, env.action_space
     finally:
@@ -50,17 +55,34 @@ def inspect_env(env_id: str, env_kwargs: Mapping[str, Any]) -> EnvSpaces:
     return EnvSpaces(tuple(obs_space.shape), obs_space.dtype, int(action_space.n))
 
 
+def make_env(env_id: str, env_kwargs: Mapping[str, Any], render: bool = False) -> gym.Env:
+    """One env as evaluation sees it (Atari: preprocessed, whole games, raw rewards).
+
+    `render` adds RGB frames (`env.render()`).
+    """
+    atari = atari_options(env_kwargs)
+    if atari is not None:
+        return make_atari_env(env_id, atari, render)
+    return gym.make(env_id, **dict(env_kwargs), **({"render_mode": "rgb_array"} if render else {}))
+
+
 def make_vector_env(
     env_id: str,
     num_envs: int,
     vectorization_mode: str = "sync",
     env_kwargs: Mapping[str, Any] | None = None,
+    training: bool = False,
 ) -> gym.vector.VectorEnv:
     """Build `num_envs` copies of `env_id` with NextStep autoreset and episode statistics.
 
     NextStep autoreset: the step after an episode ends ignores its action and returns the
     reset observation; the training loop masks that transition out of the replay buffer.
+    `training` applies the env's training-only rules (Atari: life-loss episode ends and
+    clipped rewards); without it the env is the game as it is scored.
     """
+    atari = atari_options(env_kwargs or {})
+    if atari is not None:
+        return make_atari_vector_env(env_id, num_envs, atari, vectorization_mode, training)
     # Native vector envs (vector_entry_point) take no vector_kwargs: their mode is checked.
     native = vectorization_mode == "vector_entry_point"
     envs = gym.make_vec(

@@ -26,15 +26,17 @@ def greedy_video(
     env_kwargs: Mapping[str, Any],
     seed: int,
     device: torch.device,
+    epsilon: float = 0.0,
 ) -> Recorder:
-    """A recorder of one greedy episode of `q_net` as it is when called, always from `seed`."""
+    """A recorder of one episode of `q_net` as it is when called, always from `seed`:
+    greedy, or epsilon-greedy as evaluations play (`trainer.eval_epsilon`)."""
 
     def record(path: Path) -> None:
         with (
             closing(make_env(env_id, env_kwargs, render=True)) as env,
             VideoWriter(path, render_fps(env_id, env_kwargs)) as video,
         ):
-            play_episode(q_net, env, seed, 0.0, device, video.write)
+            play_episode(q_net, env, seed, epsilon, device, video.write)
 
     return record
 

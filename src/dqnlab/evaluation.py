@@ -1,4 +1,4 @@
-"""Greedy evaluation on environments kept apart from training."""
+"""Greedy (or epsilon-greedy) evaluation on environments kept apart from training."""
 
 from dataclasses import dataclass
 
@@ -32,25 +32,38 @@ class EvalResult:
 
 @torch.no_grad()
 def evaluate_greedy(
-    q_net: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: torch.device
+    q_net: nn.Module,
+    envs: gym.vector.VectorEnv,
+    seed: int,
+    device: torch.device,
+    epsilon: float = 0.0,
 ) -> EvalResult:
-    """Play one greedy episode in each of `envs`, always from the same seeds.
+    """Play one episode in each of `envs`, greedy or epsilon-greedy, always from the same seeds.
 
     Fixed seeds make evaluations at different training steps comparable; each env's first
-    episode counts and the autoreset episodes after it are ignored. The net plays in eval
-    mode (noisy layers use their mean weights) and goes back to the mode it was in.
+    episode counts and the autoreset episodes after it are ignored. With `epsilon` > 0 a
+    uniformly random action replaces the greedy one with that probability (Nature's Atari
+    evaluation used 0.05: a deterministic policy cannot loop forever); those draws come from
+    a generator seeded with `seed` too. The net plays in eval mode (noisy layers use their
+    mean weights) and goes back to the mode it was in.
     """
     was_training = q_net.training
     q_net.eval()
     try:
-        return _play_episodes(q_net, envs, seed, device)
+        return _play_episodes(q_net, envs, seed, device, epsilon)
     finally:
         q_net.train(was_training)
 
 
 def _play_episodes(
-    q_net: nn.Module, envs: gym.vector.VectorEnv, seed: int, device: torch.device
+    q_net: nn.Module,
+    envs: gym.vector.VectorEnv,
+    seed: int,
+    device: torch.device,
+    epsilon: float,
 ) -> EvalResult:
+    rng = np.random.default_rng(seed)
+    n_actions = int(envs.single_action_space.n)
     obs, _ = envs.reset(seed=seed)
     initial_q = q_net(torch.as_tensor(obs, device=device)).max(dim=1).values.mean().item()
     returns = np.zeros(envs.num_envs)
@@ -58,6 +71,8 @@ def _play_episodes(
     running = np.ones(envs.num_envs, dtype=bool)
     while running.any():
         actions = q_net(torch.as_tensor(obs, device=device)).argmax(dim=1).cpu().numpy()
+        explore = rng.random(envs.num_envs) < epsilon
+        actions[explore] = rng.integers(n_actions, size=int(explore.sum()))
         obs, rewards, terminated, truncated, _ = envs.step(actions)
         returns += rewards * running
         lengths += running

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-import dqnlab.envs  # noqa: F401  (registers the ALE/… ids, as for training)
+from dqnlab.envs import make_env  # also registers the ALE/… ids
 
 FrameSink = Callable[[np.ndarray], None]  # takes one (H, W, 3) uint8 RGB frame
 DEFAULT_FPS = 30.0  # for envs that declare no render_fps
@@ -33,11 +33,6 @@ class Episodes:
             "return_max": float(self.returns.max()),
             "length_mean": float(self.lengths.mean()),
         }
-
-
-def make_env(env_id: str, env_kwargs: Mapping[str, Any], render: bool = False) -> gym.Env:
-    """One env as training builds each of its vector envs; `render` adds RGB frames."""
-    return gym.make(env_id, **dict(env_kwargs), **({"render_mode": "rgb_array"} if render else {}))
 
 
 def render_fps(env_id: str, env_kwargs: Mapping[str, Any]) -> float:
