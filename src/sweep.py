@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from dqnlab.cli import CONF_DIR, preflight, report_config_errors
-from dqnlab.signals import workers_handle_ctrl_c
+from dqnlab.signals import exit_resumable_on_sigterm, workers_handle_ctrl_c
 from dqnlab.sweep.definitions import register_sweep_definitions
 from dqnlab.sweep.worker import open_sweep, run_worker
 
@@ -16,8 +16,11 @@ register_sweep_definitions()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sweep")
 def main(cfg: DictConfig) -> float | None:
-    """One sweep worker; returns the study's best value when it leaves."""
-    return report_config_errors(lambda: run_worker(cfg))
+    """One sweep worker; returns the study's best value when it leaves.
+
+    A worker stopped by SIGTERM re-queues its trial, to resume from the trial's checkpoint.
+    """
+    return exit_resumable_on_sigterm(lambda: report_config_errors(lambda: run_worker(cfg)))
 
 
 def prepare(argv: list[str]) -> None:

@@ -5,12 +5,16 @@ from omegaconf import DictConfig
 
 from dqnlab.cli import preflight, report_config_errors
 from dqnlab.run import run
+from dqnlab.signals import exit_resumable_on_sigterm
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    """Train and return the best greedy eval return (what a sweeper maximises)."""
-    return report_config_errors(lambda: run(cfg).best_eval)
+    """Train and return the best greedy eval return (what a sweeper maximises).
+
+    SIGTERM (a scheduler's preemption) writes a checkpoint and exits with EXIT_RESUMABLE.
+    """
+    return exit_resumable_on_sigterm(lambda: report_config_errors(lambda: run(cfg).best_eval))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from dqnlab.exploration import EpsilonGreedy
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, crossed, train
 from dqnlab.networks import MLPQNetwork
-from dqnlab.nstep import NStepBuilder
 from dqnlab.replay import UniformReplayBuffer
 
 EPISODE_CAP = 7  # time limit: truncation
@@ -54,13 +53,16 @@ class ListSink:
     def maybe_flush(self) -> None:
         pass
 
+    def flush(self) -> None:
+        pass
+
 
 def run_counting_env(tmp_path: Path, num_envs: int, total_steps: int = 300, n_step: int = 1):
     envs = make_vector_env("CountingEnv-v0", num_envs)
     eval_envs = make_vector_env("CountingEnv-v0", 2)
     torch.manual_seed(0)
     learner = DQNLearner(MLPQNetwork((2,), 2, (8,)), partial(torch.optim.Adam, lr=1e-3))
-    buffer = UniformReplayBuffer(1000, (2,), seed=0)
+    buffer = UniformReplayBuffer(1000, (2,), seed=0, n_step=n_step, gamma=GAMMA, num_envs=num_envs)
     settings = LoopSettings(
         total_steps=total_steps,
         learning_starts=50,
@@ -71,6 +73,7 @@ def run_counting_env(tmp_path: Path, num_envs: int, total_steps: int = 300, n_st
         tau=1.0,
         eval_every=100,
         log_every=50,
+        checkpoint_buffer=True,
         checkpoint_every=100,
         progress_every_s=60,
         seed=0,
@@ -82,7 +85,6 @@ def run_counting_env(tmp_path: Path, num_envs: int, total_steps: int = 300, n_st
         eval_envs,
         learner,
         buffer,
-        NStepBuilder(n_step, GAMMA, num_envs, (2,)),
         EpsilonGreedy(1.0, 0.5, 100),
         settings,
         torch.device("cpu"),

@@ -17,6 +17,8 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from sweep_helpers import SWEEP_PY, TINY_CARTPOLE, load_study, run_sweep, sweep_env
 
+from dqnlab.signals import EXIT_RESUMABLE
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -263,3 +265,40 @@ def test_a_sweep_searches_the_dqn_extensions_and_config_groups(tmp_path):
         assert params["agent.n_step"] == str(trial.params["agent.n_step"])
         assert params["network.dueling"] == str(trial.params["network.dueling"])
         assert params["buffer.capacity"] == str(trial.params["buffer.capacity"])
+
+
+def test_a_trial_stopped_by_sigterm_resumes_from_its_checkpoint_when_the_sweep_restarts(
+    tmp_path,
+):
+    args = [*TINY_CARTPOLE, "sweep.n_trials=1", "trainer.total_steps=4000"]
+    args += ["trainer.checkpoint_every=500"]
+    worker = subprocess.Popen(
+        [sys.executable, str(SWEEP_PY), *args],
+        cwd=tmp_path,
+        env=sweep_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("checkpoints/*/checkpoint.pt")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGTERM)  # what a scheduler sends before preempting
+    _, stderr = worker.communicate(timeout=120)
+    assert worker.returncode == EXIT_RESUMABLE, stderr[-3000:]
+
+    done = run_sweep(tmp_path, *args)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    stopped, retried = load_study(tmp_path).trials
+    assert stopped.state == TrialState.FAIL
+    assert retried.state == TrialState.COMPLETE
+    assert retried.params == stopped.params
+    run_id = stopped.user_attrs["mlflow_run_id.0"]
+    assert retried.user_attrs["mlflow_run_id.0"] == run_id  # the same run, continued
+    assert f"resuming run {run_id}" in done.stdout + done.stderr
+    run = client_for(tmp_path).get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["optuna.trial"] == str(retried.number)
+    steps = [m.step for m in client_for(tmp_path).get_metric_history(run_id, "eval/return_mean")]
+    assert steps == [500 * k for k in range(1, 9)]  # no eval lost or repeated

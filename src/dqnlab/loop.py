@@ -5,7 +5,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,9 +17,9 @@ from dqnlab.checkpoint import save_checkpoint
 from dqnlab.evaluation import evaluate_greedy
 from dqnlab.exploration import DecaySchedule, Exploration
 from dqnlab.learner import DQNLearner, UpdateStats
-from dqnlab.nstep import NStepBuilder
+from dqnlab.loop_state import EvalPoint, LoopState, TrainResult, loop_checkpoint, restore_loop
 from dqnlab.replay import ReplayBuffer
-from dqnlab.signals import raise_if_stop_requested
+from dqnlab.signals import raise_if_stop_requested, stop_pending
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ class MetricSink(Protocol):
     def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
 
     def maybe_flush(self) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -46,44 +48,11 @@ class LoopSettings:
     eval_every: int
     log_every: int
     checkpoint_every: int
+    checkpoint_buffer: bool
     progress_every_s: float
     seed: int
     eval_seed: int
-
-
-@dataclass(frozen=True)
-class EvalPoint:
-    """One greedy evaluation during training."""
-
-    step: int
-    seconds: float
-    mean: float
-    std: float
-    initial_q: float  # mean max_a Q(s0, a) over the eval episodes' first states
-
-
-@dataclass
-class TrainResult:
-    """What a training run produced, for the caller to log, register or optimise."""
-
-    steps: int = 0
-    seconds: float = 0.0
-    evals: list[EvalPoint] = field(default_factory=list)
-    episode_steps: list[int] = field(default_factory=list)
-    episode_returns: list[float] = field(default_factory=list)
-    update_stats: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # per log
-    best_state: dict[str, torch.Tensor] | None = None
-    stopped_early: bool = False  # `on_eval` asked to stop (a sweep's pruner did)
-    run_id: str | None = None  # the MLflow run that recorded it
-    model_uri: str | None = None  # the logged best model, when one was logged
-
-    @property
-    def best_eval(self) -> float:
-        return max((e.mean for e in self.evals), default=-math.inf)
-
-    @property
-    def final_eval(self) -> float:
-        return self.evals[-1].mean if self.evals else -math.inf
+    eval_epsilon: float = 0.0  # probability of a random action in evaluations (0: greedy)
 
 
 def crossed(before: int, after: int, period: int) -> int:
@@ -96,7 +65,6 @@ def train(
     eval_envs: gym.vector.VectorEnv,
     learner: DQNLearner,
     buffer: ReplayBuffer,
-    returns: NStepBuilder,
     exploration: Exploration,
     settings: LoopSettings,
     device: torch.device,
@@ -107,56 +75,66 @@ def train(
     lr_schedule: DecaySchedule | None = None,
     checkpoint_meta: Mapping[str, str] | None = None,
     after_eval: Callable[[TrainResult, bool], None] | None = None,
+    resume_from: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train `learner` until `settings.total_steps` env steps.
 
     `on_eval(step, mean)` is called after each evaluation; returning True stops training;
     `lr_schedule(step)`, when given, sets the learning rate before each learning phase;
     `checkpoint_meta` is stored in every checkpoint (the run's config, its run id);
-    `after_eval(result, last)` is called after each evaluation (figures, videos).
+    `after_eval(result, last)` is called after each evaluation (figures, videos);
+    `resume_from`, a checkpoint this loop wrote, continues that run where it stopped.
+    A deferred Ctrl-C or SIGTERM writes a checkpoint, then raises StopRequested.
     """
     s = settings
     q_net = learner.q_net
     n_actions = int(envs.single_action_space.n)
-    result = TrainResult()
-    updates: list[UpdateStats] = []
-    recent_returns: deque[float] = deque(maxlen=20)
-    step, last_log_step = 0, 0
+    if resume_from is None:
+        obs, _ = envs.reset(seed=s.seed)
+        st = LoopState(obs, np.zeros(envs.num_envs, dtype=bool), s.learning_starts)
+    else:
+        st, rng = restore_loop(resume_from, learner, buffer, envs, s.learning_starts, s.seed)
+    result, start_step = st.result, st.step
     start = last_log_time = last_progress = time.perf_counter()
-
-    obs, _ = envs.reset(seed=s.seed)
-    # NextStep autoreset: the step after an episode end only resets that env.
-    resets_next = np.zeros(envs.num_envs, dtype=bool)
 
     def q_values() -> torch.Tensor:
         with torch.no_grad():
-            return q_net(torch.as_tensor(obs, device=device))
+            return q_net(torch.as_tensor(st.obs, device=device))
 
-    while step < s.total_steps and not result.stopped_early:
-        raise_if_stop_requested()  # Ctrl-C / SIGTERM, deferred to this safe point
+    def save() -> None:
+        # Metrics first: a checkpoint at step S means every point up to S is recorded.
+        metrics.flush()
+        seconds = st.seconds_before + time.perf_counter() - start
+        state = loop_checkpoint(st, seconds, learner, buffer, envs, rng, s.checkpoint_buffer)
+        save_checkpoint(state | dict(checkpoint_meta or {}), checkpoint_path)
+
+    while st.step < s.total_steps and not result.stopped_early:
+        if stop_pending():  # Ctrl-C / SIGTERM, deferred to this safe point
+            save()
+            raise_if_stop_requested()
         # Act: explore or exploit.
-        actions = exploration.select(step, q_values, n_actions, envs.num_envs, rng)
+        actions = exploration.select(st.step, q_values, n_actions, envs.num_envs, rng)
 
         # Step all envs.
         next_obs, rewards, terminated, truncated, info = envs.step(actions)
 
         # Store real transitions only: not the autoreset step that crosses an episode boundary.
-        # The n-step builder holds each env's latest steps until their returns are complete.
-        real = ~resets_next
-        buffer.add(
-            *returns.push(
-                np.flatnonzero(real),
-                obs[real],
-                actions[real],
-                rewards[real],
-                next_obs[real],
-                terminated[real],
-                truncated[real],
-            )
+        # The buffer holds each env's latest steps until their n-step returns are complete.
+        real = ~st.resets_next
+        buffer.add_steps(
+            np.flatnonzero(real),
+            st.obs[real],
+            actions[real],
+            rewards[real],
+            next_obs[real],
+            terminated[real],
+            truncated[real],
         )
-        resets_next = terminated | truncated
-        obs = next_obs
-        before, step = step, step + int(real.sum())
+        st.resets_next = terminated | truncated
+        st.obs = next_obs
+        before = st.step
+        st.step += int(real.sum())
+        step = st.step
         if "_episode" in info:
             for ret, length in zip(
                 info["episode"]["r"][info["_episode"]],
@@ -168,27 +146,27 @@ def train(
                 )
                 result.episode_steps.append(step)
                 result.episode_returns.append(float(ret))
-                recent_returns.append(float(ret))
+                st.recent_returns.append(float(ret))
 
         # Learn: `gradient_steps` updates every `train_freq` env steps once learning starts.
         phases = crossed(before, step, s.train_freq)
-        if phases and step >= s.learning_starts and len(buffer) >= s.batch_size:
+        if phases and step >= st.learning_starts and len(buffer) >= s.batch_size:
             if lr_schedule is not None:
                 learner.set_lr(lr_schedule(step))
             for _ in range(phases * s.gradient_steps):
                 batch = buffer.sample(s.batch_size)
-                updates.append(learner.update(batch))
-                buffer.update_priorities(batch.indices, updates[-1].td_error)
+                st.updates.append(learner.update(batch))
+                buffer.update_priorities(batch.indices, st.updates[-1].td_error)
 
         # Sync the target network.
         if crossed(before, step, s.target_sync_period):
             learner.sync_target(s.tau)
 
         # Log training statistics.
-        if crossed(before, step, s.log_every) and updates:
+        if crossed(before, step, s.log_every) and st.updates:
             now = time.perf_counter()
-            sps = (step - last_log_step) / (now - last_log_time)
-            stats = _mean_update_stats(updates, step)
+            sps = (step - st.last_log_step) / (now - last_log_time)
+            stats = _mean_update_stats(st.updates, step)
             result.update_stats.append((step, stats))
             metrics.log_metrics(
                 stats
@@ -196,15 +174,15 @@ def train(
                 | {f"train/{k}": v for k, v in exploration.stats(step).items()},
                 step,
             )
-            updates.clear()
-            last_log_step, last_log_time = step, now
+            st.updates.clear()
+            st.last_log_step, last_log_time = step, now
 
         # Evaluate greedily on separate envs, at fixed seeds.
         if crossed(before, step, s.eval_every) or step >= s.total_steps:
-            evaluation = evaluate_greedy(q_net, eval_envs, s.eval_seed, device)
+            evaluation = evaluate_greedy(q_net, eval_envs, s.eval_seed, device, s.eval_epsilon)
             point = EvalPoint(
                 step,
-                time.perf_counter() - start,
+                st.seconds_before + time.perf_counter() - start,
                 evaluation.mean,
                 evaluation.std,
                 evaluation.initial_q,
@@ -226,22 +204,26 @@ def train(
 
         done = step >= s.total_steps or result.stopped_early
         if crossed(before, step, s.checkpoint_every) or done:
-            save_checkpoint(
-                _checkpoint_state(learner, step) | dict(checkpoint_meta or {}), checkpoint_path
-            )
+            save()
 
         now = time.perf_counter()
         if now - last_progress >= s.progress_every_s or done:
             last_progress = now
             log.info(
                 _progress_line(
-                    step, s.total_steps, start, now, recent_returns, result, exploration.stats(step)
+                    step,
+                    s.total_steps,
+                    now - start,
+                    step - start_step,
+                    st.recent_returns,
+                    result,
+                    exploration.stats(step),
                 )
             )
         metrics.maybe_flush()
 
-    result.steps = step
-    result.seconds = time.perf_counter() - start
+    result.steps = st.step
+    result.seconds = st.seconds_before + time.perf_counter() - start
     return result
 
 
@@ -257,29 +239,20 @@ def _mean_update_stats(updates: list[UpdateStats], step: int) -> dict[str, float
     }
 
 
-def _checkpoint_state(learner: DQNLearner, step: int) -> dict[str, Any]:
-    return {
-        "q_net": learner.q_net.state_dict(),
-        "target_net": learner.target_net.state_dict(),
-        "optimizer": learner.optimizer.state_dict(),
-        "step": step,
-        "num_updates": learner.num_updates,
-    }
-
-
 def _progress_line(
     step: int,
     total: int,
-    start: float,
-    now: float,
+    seconds: float,
+    steps_taken: int,
     recent_returns: deque[float],
     result: TrainResult,
     exploration_stats: dict[str, float],
 ) -> str:
+    """`steps_taken` in `seconds` by this process (a resumed run started mid-way)."""
     ret = f"{np.mean(recent_returns):.1f}" if recent_returns else "-"
     last_eval = f"{result.evals[-1].mean:.1f}" if result.evals else "-"
     explore = " ".join(f"{k} {v:.3f}" for k, v in exploration_stats.items())
     return (
-        f"step {step}/{total} | {step / (now - start):.0f} steps/s | "
+        f"step {step}/{total} | {steps_taken / seconds:.0f} steps/s | "
         f"return {ret} | eval {last_eval} | {explore}"
     )

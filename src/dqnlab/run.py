@@ -24,11 +24,11 @@ from dqnlab.eval_artifacts import EvalArtifacts, greedy_video
 from dqnlab.exploration import DecaySchedule
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import LoopSettings, TrainResult, train
-from dqnlab.nstep import NStepBuilder
 from dqnlab.outputs import write_outputs
+from dqnlab.resume import CHECKPOINT_TAG, CONFIG_HASH_TAG, config_hash, find_resume_point
 from dqnlab.seeding import seed_everything
 from dqnlab.signals import defer_stop_signals
-from dqnlab.tracking import RunLabels, flatten, source_tags, tracked_run
+from dqnlab.tracking import RunLabels, flatten, source_tags, tracked_run, without_passwords
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,10 @@ def run(
     returning True stops training early (a sweep's pruner does). `labels` names the run,
     tags it and links it to a parent run (a sweep's trials do).
     """
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    resume = find_resume_point(cfg, overrides)
+    if resume is not None:
+        cfg = resume.config
     check_config(cfg)
     env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
     spaces = inspect_env(cfg.env.id, env_kwargs)
@@ -80,50 +84,62 @@ def run(
         obs_dtype=_storage_dtype(spaces.obs_dtype),
         device=device,
         seed=cfg.seed,
+        n_step=cfg.agent.n_step,
+        gamma=cfg.agent.gamma,
+        num_envs=cfg.trainer.num_envs,
     )
     exploration = build(cfg.exploration)
-    returns = NStepBuilder(
-        cfg.agent.n_step,
-        cfg.agent.gamma,
-        cfg.trainer.num_envs,
-        spaces.obs_shape,
-        _storage_dtype(spaces.obs_dtype),
-    )
     settings = _loop_settings(cfg)
 
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     labels = labels or RunLabels()
     started = datetime.now()
     mode, trainer = cfg.trainer.vectorization_mode, cfg.trainer
     with (
-        closing(make_vector_env(cfg.env.id, trainer.num_envs, mode, env_kwargs)) as envs,
-        closing(make_vector_env(cfg.env.id, trainer.eval_episodes, mode, env_kwargs)) as eval_envs,
-        defer_stop_signals(signal.SIGTERM),
+        closing(
+            make_vector_env(cfg.env.id, trainer.num_envs, mode, env_kwargs, training=True)
+        ) as envs,
+        closing(
+            make_vector_env(cfg.env.id, trainer.eval_episodes, mode, env_kwargs, training=False)
+        ) as eval_envs,
+        defer_stop_signals(signal.SIGINT, signal.SIGTERM),
         tracked_run(
             tracking_uri=cfg.tracking.uri,
             experiment=cfg.tracking.experiment,
             run_name=labels.name or f"{cfg.env.name}-s{cfg.seed}-{started:%Y%m%d-%H%M%S}",
-            params=flatten(OmegaConf.to_container(cfg, resolve=True)),
+            params={
+                key: without_passwords(value)
+                for key, value in flatten(OmegaConf.to_container(cfg, resolve=True)).items()
+            },
             tags=source_tags(overrides)
-            | {"env.id": cfg.env.id, "seed": str(cfg.seed)}
+            | {"env.id": cfg.env.id, "seed": str(cfg.seed), CONFIG_HASH_TAG: config_hash(cfg)}
             | dict(labels.tags),
             description=f"DQN on {cfg.env.id}, seed {cfg.seed}"
-            + (f", overrides: {' '.join(overrides)}" if overrides else ""),
+            + (f", overrides: {without_passwords(' '.join(overrides))}" if overrides else ""),
             flush_every_s=cfg.tracking.flush_every_s,
             parent_run_id=labels.parent_run_id,
+            resume_run_id=resume.run_id if resume is not None else None,
         ) as tracker,
     ):
         if labels.on_start is not None:
             labels.on_start(tracker.run_id)
         config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-        mlflow.log_text(config_yaml, "config.yaml")
-        checkpoint = Path(cfg.trainer.checkpoint_dir) / tracker.run_id / "checkpoint.pt"
+        if resume is None:
+            checkpoint = Path(cfg.trainer.checkpoint_dir) / tracker.run_id / "checkpoint.pt"
+            mlflow.log_text(without_passwords(config_yaml), "config.yaml")
+            mlflow.set_tag(CHECKPOINT_TAG, str(checkpoint.resolve()))
+        else:
+            checkpoint = resume.path
+            log.info(
+                "resuming run %s from %s at step %d",
+                resume.run_id,
+                checkpoint,
+                resume.checkpoint["step"],
+            )
         result = train(
             envs,
             eval_envs,
             learner,
             buffer,
-            returns,
             exploration,
             settings,
             device,
@@ -137,8 +153,16 @@ def run(
                 f"DQN on {cfg.env.id} (seed {cfg.seed})",
                 cfg.tracking.plots_every_s,
                 cfg.trainer.video_every,
-                greedy_video(learner.q_net, cfg.env.id, env_kwargs, settings.eval_seed, device),
+                greedy_video(
+                    learner.q_net,
+                    cfg.env.id,
+                    env_kwargs,
+                    settings.eval_seed,
+                    device,
+                    settings.eval_epsilon,
+                ),
             ),
+            resume_from=resume.checkpoint if resume is not None else None,
         )
         result.run_id = tracker.run_id
         result.model_uri = _log_outcome(cfg, result, learner, spaces, checkpoint)
@@ -171,9 +195,11 @@ def _loop_settings(cfg: DictConfig) -> LoopSettings:
         eval_every=trainer.eval_every,
         log_every=trainer.log_every,
         checkpoint_every=trainer.checkpoint_every,
+        checkpoint_buffer=trainer.checkpoint_buffer,
         progress_every_s=trainer.progress_every_s,
         seed=cfg.seed,
         eval_seed=cfg.seed + EVAL_SEED_OFFSET,
+        eval_epsilon=trainer.eval_epsilon,
     )
 
 

@@ -1,21 +1,57 @@
 """Signals schedulers send, turned into exceptions that let runs close cleanly."""
 
 import signal
+import sys
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
-_stop_requested = threading.Event()
+T = TypeVar("T")
+
+EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped by SIGTERM after a checkpoint; resume the run
+
+_requested: list[int] = []  # signals received while deferred, oldest first
+
+
+class StopRequested(KeyboardInterrupt):
+    """A deferred Ctrl-C or SIGTERM, raised at a safe point."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def exit_resumable_on_sigterm(task: Callable[[], T]) -> T:
+    """Run `task`; a SIGTERM that stopped it (after its checkpoint) exits with EXIT_RESUMABLE."""
+    try:
+        return task()
+    except StopRequested as stop:
+        if stop.signum != signal.SIGTERM:
+            raise
+        print(
+            f"stopped by SIGTERM after a checkpoint: run the same command again with "
+            f"trainer.resume=auto (or the run id) to continue (exit {EXIT_RESUMABLE})",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_RESUMABLE)
+
+
+def stop_pending() -> bool:
+    """Whether a deferred stop signal waits to be raised."""
+    return bool(_requested)
 
 
 def raise_if_stop_requested() -> None:
-    """Raise KeyboardInterrupt if a deferred stop signal arrived; call it where stopping is safe.
+    """Raise StopRequested if a deferred stop signal arrived; call it where stopping is safe.
 
     The training loop calls it every step, a sweep before every trial: the interrupt then
     never lands inside a database write (a half-done SQLite write keeps its lock and blocks
     every other worker) and the run still ends KILLED with its trial FAIL.
     """
-    if _stop_requested.is_set():
-        _stop_requested.clear()
-        raise KeyboardInterrupt
+    if _requested:
+        signum = _requested[0]
+        _requested.clear()
+        raise StopRequested(signum)
 
 
 class defer_stop_signals:
@@ -32,7 +68,7 @@ class defer_stop_signals:
 
     @staticmethod
     def _request_stop(signum: int, frame: object) -> None:
-        _stop_requested.set()
+        _requested.append(signum)
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():

@@ -52,14 +52,7 @@ class ChampionPromoter:
                 "source_run_id": str(trial.user_attrs.get("model_run_id")),
             },
         )
-        # Not simply this version: workers that read the old champion at the same moment
-        # each register theirs, and the last one to set the alias would win. Every worker
-        # pointing it at the best version registered so far converges on the best.
-        best = max(
-            client.search_model_versions(f"name='{self.model_name}'"),
-            key=lambda v: float(v.tags.get(RETURN_TAG, "-inf")),
-        )
-        client.set_registered_model_alias(self.model_name, ALIAS, best.version)
+        best = self._point_alias_at_best(client)
         log.info(
             "registered version %s of %s (trial %d, eval return %.1f); @%s is version %s",
             version.version,
@@ -67,5 +60,29 @@ class ChampionPromoter:
             trial.number,
             eval_return,
             ALIAS,
-            best.version,
+            best,
         )
+
+    def _point_alias_at_best(self, client: MlflowClient) -> str:
+        """Set the alias to the best version registered so far; return that version.
+
+        Not simply the new version: workers that read the old champion at the same moment
+        each register theirs, and the last one to set the alias would win. Every worker
+        pointing it at the best version converges on the best.
+        """
+        try:
+            return self._set_alias_to_best(client)
+        except MlflowException as exc:
+            # A model's first alias is an insert: when two workers make it at once, one
+            # fails on the unique key. The alias exists now, and setting it is an update.
+            if "UNIQUE constraint" not in str(exc):
+                raise
+            return self._set_alias_to_best(client)
+
+    def _set_alias_to_best(self, client: MlflowClient) -> str:
+        best = max(
+            client.search_model_versions(f"name='{self.model_name}'"),
+            key=lambda v: float(v.tags.get(RETURN_TAG, "-inf")),
+        )
+        client.set_registered_model_alias(self.model_name, ALIAS, best.version)
+        return best.version

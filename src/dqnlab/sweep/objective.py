@@ -1,10 +1,12 @@
 """One trial: compose its training config, train it on one or more seeds, score it."""
 
 import os
+import signal
 import socket
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -14,8 +16,9 @@ from omegaconf import DictConfig, open_dict
 from optuna.distributions import BaseDistribution
 
 from dqnlab.loop import EvalPoint, TrainResult
+from dqnlab.resume import CHECKPOINT_TAG, CONFIG_HASH_TAG, config_hash
 from dqnlab.run import run
-from dqnlab.signals import raise_if_stop_requested
+from dqnlab.signals import StopRequested, raise_if_stop_requested
 from dqnlab.sweep.space import as_override, suggest
 from dqnlab.sweep.stale import RUN_ID_ATTR
 from dqnlab.sweep.study import SweepSettings
@@ -82,6 +85,10 @@ class TrialObjective:
                 if results[-1].stopped_early:
                     _tag_runs(results, {"optuna.state": "PRUNED"})
                     raise optuna.TrialPruned(f"pruned at seed index {index}")
+        except StopRequested as stop:
+            if stop.signum == signal.SIGTERM:  # preempted: run it again, from its checkpoint
+                trial.study.enqueue_trial(trial.params, user_attrs=trial.user_attrs)
+            raise
         except (optuna.TrialPruned, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -102,6 +109,9 @@ class TrialObjective:
     ) -> TrainResult:
         seed_cfg = cfg.copy()
         seed_cfg.seed = cfg.seed + index
+        seed_cfg.trainer.resume = _resumable_run(
+            trial.user_attrs.get(f"{RUN_ID_ATTR}{index}"), seed_cfg
+        )
         name = f"{self.settings.study_name}-t{trial.number}"
         tags = {
             "optuna.study": self.settings.study_name,
@@ -116,6 +126,20 @@ class TrialObjective:
             on_start=lambda run_id: trial.set_user_attr(f"{RUN_ID_ATTR}{index}", run_id),
         )
         return run(seed_cfg, on_eval=reporter, labels=labels)
+
+
+def _resumable_run(run_id: str | None, cfg: DictConfig) -> str | None:
+    """The run of a failed or stopped earlier attempt of this trial (its user attrs came with
+    the retry), when it left a checkpoint of this very config; None trains afresh."""
+    if run_id is None:
+        return None
+    run = MlflowClient().get_run(run_id)
+    resumable = (
+        run.info.status != "FINISHED"
+        and run.data.tags.get(CONFIG_HASH_TAG) == config_hash(cfg)
+        and Path(run.data.tags.get(CHECKPOINT_TAG, "")).is_file()
+    )
+    return run_id if resumable else None
 
 
 def _decay_steps(cfg: DictConfig) -> int:

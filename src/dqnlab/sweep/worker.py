@@ -21,6 +21,7 @@ from dqnlab.config_checks import check_config
 from dqnlab.envs import inspect_env
 from dqnlab.errors import ConfigError
 from dqnlab.signals import defer_stop_signals
+from dqnlab.store_init import ensure_tracking_store
 from dqnlab.sweep.champion import ChampionPromoter
 from dqnlab.sweep.objective import TrialObjective, trial_config
 from dqnlab.sweep.parent_run import StudyRecorder, open_parent_run
@@ -37,7 +38,7 @@ from dqnlab.sweep.study import (
     open_study,
     space_summary,
 )
-from dqnlab.tracking import source_tags
+from dqnlab.tracking import source_tags, without_passwords
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,13 @@ def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: 
     study = open_study(storage, settings, sampler, pruner, space, first)
     if cfg.tracking.uri:
         mlflow.set_tracking_uri(cfg.tracking.uri)
+    ensure_tracking_store()
     parent_run_id = open_parent_run(
         study,
         cfg.tracking.experiment,
         _study_params(cfg, settings, space),
         source_tags(list(overrides)),
-        OmegaConf.to_yaml(cfg, resolve=True),
+        without_passwords(OmegaConf.to_yaml(cfg, resolve=True)),
     )
     pinned = _worker_overrides(cfg, worker, workers)
     objective = TrialObjective(base, pinned, space, settings, parent_run_id)
