@@ -254,22 +254,23 @@ def test_an_mlp_on_atari_frames_is_a_clear_error(compose_config) -> None:
         instantiate(cfg.network, obs_shape=spaces.obs_shape, n_actions=spaces.n_actions)
 
 
+# A 2000-frame cap (500 agent steps) makes episodes end within the 600-step budget.
+PONG_SMOKE = (
+    "env=pong",
+    "trainer.total_steps=600",
+    "trainer.eval_every=600",
+    "trainer.eval_episodes=1",
+    "trainer.log_every=200",
+    "trainer.torch_threads=1",
+    "agent.learning_starts=200",
+    "buffer.capacity=2000",
+    "env.kwargs.max_episode_frames=2000",
+    "tracking.log_model=false",
+)
+
+
 def test_pong_smoke_run_logs_raw_scores_to_mlflow(compose_config, tracking_uri: str) -> None:
-    # A 2000-frame cap (500 agent steps) makes episodes end within the 600-step budget.
-    # Transition storage: this test is about the env side, whatever storage the buffer uses.
-    cfg = compose_config(
-        "env=pong",
-        "trainer.total_steps=600",
-        "trainer.eval_every=600",
-        "trainer.eval_episodes=1",
-        "trainer.log_every=200",
-        "trainer.torch_threads=1",
-        "agent.learning_starts=200",
-        "buffer.capacity=2000",
-        "env.kwargs.max_episode_frames=2000",
-        "tracking.log_model=false",
-        "device=cpu",
-    )
+    cfg = compose_config(*PONG_SMOKE, "device=cpu")
     result = run(cfg)
     client = MlflowClient()
     (found,) = client.search_runs([client.get_experiment_by_name("dqn-pong").experiment_id])
@@ -279,3 +280,14 @@ def test_pong_smoke_run_logs_raw_scores_to_mlflow(compose_config, tracking_uri: 
     assert [m.value for m in returns] == result.episode_returns[: len(returns)]
     evals = client.get_metric_history(found.info.run_id, "eval/return_mean")
     assert [m.step for m in evals] == [600]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
+def test_pong_trains_on_the_gpu(compose_config, tracking_uri: str) -> None:
+    cfg = compose_config(*PONG_SMOKE, "device=cuda")
+    result = run(cfg)
+    assert result.steps == 600 and result.evals
+    assert all(t.is_cuda for t in result.best_state.values())
+    client = MlflowClient()
+    (found,) = client.search_runs([client.get_experiment_by_name("dqn-pong").experiment_id])
+    assert found.info.status == "FINISHED"
