@@ -75,3 +75,47 @@ def test_zero_priority_leaves_are_never_returned() -> None:
     leaves = tree.find(np.concatenate([edges, rng.random(10_000) * tree.total]))
     assert (priorities[leaves] > 0).all()
     assert leaves.max() == np.flatnonzero(priorities).max()
+
+
+def test_every_block_of_children_starts_on_a_cache_line() -> None:
+    for capacity in (7, 1000, 1_000_000):
+        tree = SumTree(capacity)
+        assert tree.tree.ctypes.data % 64 == 0
+        assert (tree.starts % 8 == 0).all()
+
+
+@pytest.mark.parametrize(("capacity", "beta"), [(1000, 0.4), (37, 1.0), (37, 0.0)])
+def test_sample_stratified_matches_brute_force(capacity: int, beta: float) -> None:
+    rng = np.random.default_rng(capacity)
+    priorities = rng.random(capacity) * 10.0 ** rng.integers(-3, 3, capacity)
+    priorities[rng.random(capacity) < 0.3] = 0.0
+    tree = SumTree(capacity)
+    tree.update(np.arange(capacity), priorities)
+    for n in (1, 64, 512):
+        uniforms = rng.random(n)
+        leaves, weights = tree.sample_stratified(uniforms, beta)
+        values = (np.arange(n) + uniforms) * (tree.total / n)
+        assert np.array_equal(leaves, brute_force_find(priorities, values))
+        chosen = priorities[leaves]
+        assert weights.dtype == np.float32
+        np.testing.assert_allclose(weights, (chosen.min() / chosen) ** beta, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_set_from_errors_matches_numpy(dtype: type) -> None:
+    rng = np.random.default_rng(2)
+    tree = SumTree(300)
+    tree.update(np.arange(300), rng.random(300))
+    indices = rng.integers(0, 300, 200)  # with repeats: the last one counts
+    errors = (rng.standard_normal(200) * 3).astype(dtype)
+    errors[:3] = 0.0
+    largest = tree.set_from_errors(indices, errors, 1e-6, 0.6, 2.0)
+    priorities = (np.abs(errors) + dtype(1e-6)) ** dtype(0.6)
+    assert priorities.dtype == dtype
+    expected = SumTree(300)
+    expected.update(np.arange(300), tree.get(np.arange(300)))
+    expected.update(indices, priorities)
+    np.testing.assert_allclose(tree.tree, expected.tree, rtol=1e-6)
+    assert tree.total == pytest.approx(expected.total, rel=1e-6)
+    assert largest == pytest.approx(max(2.0, priorities.max()), rel=1e-6)
+    assert tree.set_from_errors(indices[:1], errors[:1], 1e-6, 0.6, 100.0) == 100.0

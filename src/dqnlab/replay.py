@@ -214,7 +214,6 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.max_priority = 1.0
         self.added = 0  # transitions added over the buffer's life: beta's clock
         self._beta = DecaySchedule(beta_start, 1.0, beta_steps)
-        self._strata = np.arange(0, dtype=np.float64)  # 0 .. batch_size - 1, kept between batches
 
     @property
     def beta(self) -> float:
@@ -230,14 +229,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def sample(self, batch_size: int) -> ReplaySample:
         """Draw `batch_size` transitions by priority, one in each of `batch_size` equal slices
         of the total priority (stratified: lower variance than independent draws)."""
-        if len(self._strata) != batch_size:
-            self._strata = np.arange(batch_size, dtype=np.float64)
-        values = self._strata + self.rng.random(batch_size)
-        values *= self.tree.total / batch_size
-        idx = self.tree.find(values)
         # w_i = (N P(i))^-beta / max_j w_j = (min_j p_j / p_i)^beta: N and the total cancel.
-        priorities = self.tree.get(idx)
-        weights = ((priorities.min() / priorities) ** self.beta).astype(np.float32)
+        idx, weights = self.tree.sample_stratified(self.rng.random(batch_size), self.beta)
         return self.storage.gather(idx)._replace(
             weights=torch.from_numpy(weights).to(self.storage.device, non_blocking=True)
         )
@@ -246,11 +239,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Set p_i = (|td_error_i| + priority_eps)^alpha for the sampled rows `indices`.
 
         Call it before the next add: a row that add drops keeps the priority set here."""
-        priorities = np.abs(td_errors.detach().cpu().numpy())
-        priorities += np.float32(self.priority_eps)
-        np.power(priorities, np.float32(self.alpha), out=priorities)
-        self.tree.update(indices, priorities)
-        self.max_priority = max(self.max_priority, float(priorities.max()))
+        self.max_priority = self.tree.set_from_errors(
+            indices, td_errors.numpy(force=True), self.priority_eps, self.alpha, self.max_priority
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """The base state plus the rows' priorities, the largest priority and beta's clock."""
