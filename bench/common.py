@@ -1,10 +1,15 @@
 """Helpers shared by the benchmark scripts."""
 
 import contextlib
+import functools
 import logging
 import statistics
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
 
 import mlflow
 from hydra import compose, initialize_config_dir
@@ -47,3 +52,63 @@ def first_reach(points: Sequence[tuple[int, float, float]], threshold: float) ->
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+Span = tuple[float, float]  # (start, end) of one call, time.perf_counter() seconds
+
+
+@contextlib.contextmanager
+def call_spans(owner: type, name: str) -> Iterator[list[Span]]:
+    """Record the (start, end) of every call of method `owner.name` while inside."""
+    original = getattr(owner, name)
+    spans: list[Span] = []
+
+    @functools.wraps(original)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spans.append((start, time.perf_counter()))
+
+    with mock.patch.object(owner, name, timed):
+        yield spans
+
+
+@dataclass(frozen=True)
+class LearningThroughput:
+    """Steady-state speed with learning on, from the end of the first learning phase to the
+    end of the last: `phases - 1` whole cycles of `train_freq` env steps and one phase each."""
+
+    steps: int  # env steps in the window
+    seconds: float
+    update_ms: float  # per learning phase: replay sampling, loss, backward, optimiser step
+    sample_ms: float  # per learning phase: the replay sampling part of update_ms
+    other_ms: float  # per env step: everything else (act, env step, store, sync, logging)
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.seconds
+
+
+def learning_throughput(
+    phases: Sequence[Span],
+    learn_parts: Sequence[Sequence[Span]],
+    samples: Sequence[Span],
+    steps_per_phase: int,
+) -> LearningThroughput:
+    """Throughput between the ends of the first and last of `phases` (one per learning phase).
+
+    `learn_parts` are the spans whose summed time is the learning cost (one span per phase
+    each); `samples` the replay-sampling spans, one per phase.
+    """
+    n = len(phases) - 1
+    if n < 1 or any(len(part) != len(phases) for part in (*learn_parts, samples)):
+        raise ValueError("expected at least two learning phases and one span per phase per part")
+    seconds = phases[-1][1] - phases[0][1]
+    steps = n * steps_per_phase
+    learn = sum(end - start for part in learn_parts for start, end in part[1:])
+    sample = sum(end - start for start, end in samples[1:])
+    return LearningThroughput(
+        steps, seconds, 1e3 * learn / n, 1e3 * sample / n, 1e3 * (seconds - learn) / steps
+    )
