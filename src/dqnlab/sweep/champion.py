@@ -72,11 +72,10 @@ class ChampionPromoter:
         """
         try:
             return self._set_alias_to_best(client)
-        except MlflowException as exc:
+        except MlflowException:
             # A model's first alias is an insert: when two workers make it at once, one
-            # fails on the unique key. The alias exists now, and setting it is an update.
-            if "UNIQUE constraint" not in str(exc):
-                raise
+            # fails on the unique key (worded differently by each database). The alias
+            # exists now, so setting it again is an update; any other failure recurs.
             return self._set_alias_to_best(client)
 
     def _set_alias_to_best(self, client: MlflowClient) -> str:
