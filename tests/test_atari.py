@@ -15,6 +15,7 @@ from dqnlab.envs import EnvSpaces, inspect_env, make_vector_env
 from dqnlab.errors import ConfigError
 from dqnlab.evaluation import evaluate_greedy
 from dqnlab.networks import NatureCNN
+from dqnlab.playback import play_episodes
 from dqnlab.run import run
 
 ATARI = {"preprocessing": "atari"}
@@ -202,6 +203,16 @@ def test_evaluation_plays_whole_games_fires_after_life_losses_and_repeats_by_see
     np.testing.assert_array_equal(again.lengths, same.lengths)
     assert not np.array_equal(again.lengths, greedy.lengths)  # random actions were taken
     envs.close()
+
+
+def test_playback_of_one_env_fires_after_life_losses() -> None:
+    # Videos and evaluate.py play one env at a time: the same serving rule as evaluation.
+    kwargs = ATARI | {"max_episode_frames": 2000}
+    noop, cpu = FixedAction(4), torch.device("cpu")
+    episodes = play_episodes(noop, "ALE/Breakout-v5", kwargs, seeds=[3, 4], epsilon=0.0, device=cpu)
+    assert (episodes.lengths < 250).all()  # about 490 without FIRE: the frame cap
+    again = play_episodes(noop, "ALE/Breakout-v5", kwargs, seeds=[3, 4], epsilon=0.0, device=cpu)
+    np.testing.assert_array_equal(episodes.lengths, again.lengths)
 
 
 def test_fire_action_only_for_games_that_start_with_fire() -> None:

@@ -18,7 +18,13 @@ import numpy as np
 from ale_py.vector_env import AtariVectorEnv
 from gymnasium.vector import AutoresetMode
 
-from dqnlab.atari_wrappers import NOOP, FireOnReset, LifeLossRestart, fire_action
+from dqnlab.atari_wrappers import (
+    NOOP,
+    FireOnReset,
+    LifeLossRestart,
+    ServeAfterLifeLoss,
+    fire_action,
+)
 from dqnlab.errors import ConfigError
 
 PREPROCESSING_KEY = "preprocessing"  # env.kwargs.preprocessing: atari selects this module
@@ -107,10 +113,14 @@ def ale_game(env_id: str) -> str:
     return game
 
 
-def make_atari_env(env_id: str, options: AtariOptions, render: bool = False) -> gym.Env:
-    """One preprocessed Atari env as evaluation sees it: whole games, raw rewards.
+def make_atari_env(
+    env_id: str, options: AtariOptions, render: bool = False, played_alone: bool = False
+) -> gym.Env:
+    """One preprocessed Atari env: whole games, raw rewards (the vector env adds training rules).
 
     `render` adds RGB frames of the full screen (one per agent step, hence the frame rate).
+    `played_alone` (playback, videos): FIRE serves after each life loss, as evaluation's
+    vector env does (see `ServeAfterLifeLoss`).
     """
     ale_game(env_id)
     env = gym.make(
@@ -131,6 +141,8 @@ def make_atari_env(env_id: str, options: AtariOptions, render: bool = False) -> 
     )
     if options.fire_reset and fire is not None:
         env = FireOnReset(env, fire)
+        if played_alone:
+            env = ServeAfterLifeLoss(env, fire)
     # Zeros before the first frame, as in ale-py's vector env.
     env = gym.wrappers.FrameStackObservation(env, options.frame_stack, padding_type="zero")
     env.metadata = {**env.metadata, "render_fps": ALE_FPS / options.frame_skip}

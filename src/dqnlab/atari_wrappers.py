@@ -37,6 +37,31 @@ class FireOnReset(gym.Wrapper):
         return obs, info
 
 
+class ServeAfterLifeLoss(gym.Wrapper):
+    """One env played whole (playback, videos): FIRE on a game's first step and after each
+    life loss, whatever the agent chose, as `LifeLossRestart` does for evaluation's vector
+    envs. Not for training envs: the replay buffer would hold the agent's action, not FIRE."""
+
+    def __init__(self, env: gym.Env, fire: int) -> None:
+        super().__init__(env)
+        self.fire = fire
+        self.lives = 0
+        self.serve = True
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self.lives, self.serve = int(info["lives"]), True
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(
+            self.fire if self.serve else action
+        )
+        self.serve = int(info["lives"]) < self.lives
+        self.lives = int(info["lives"])
+        return obs, reward, terminated, truncated, info
+
+
 class LifeLossRestart(gym.vector.VectorWrapper):
     """After a life loss the next step plays `restart_action`, whatever the agent chose.
 

@@ -62,7 +62,7 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any], render: bool = False) -
     """
     atari = atari_options(env_kwargs)
     if atari is not None:
-        return make_atari_env(env_id, atari, render)
+        return make_atari_env(env_id, atari, render, played_alone=True)
     return gym.make(env_id, **dict(env_kwargs), **({"render_mode": "rgb_array"} if render else {}))
 
 
