@@ -5,12 +5,16 @@ import re
 
 import optuna
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from dqnlab.cli import CONF_DIR
 from dqnlab.errors import ConfigError
 from dqnlab.loop import EvalPoint
-from dqnlab.sweep.objective import PruningReporter, objective_value
+from dqnlab.sweep.definitions import register_sweep_definitions
+from dqnlab.sweep.objective import PruningReporter, group_choices, objective_value
 from dqnlab.sweep.space import as_override, baseline, bounds, parse_space, suggest
 from dqnlab.sweep.storage import redacted, storage_url
 from dqnlab.sweep.study import SweepSettings
@@ -174,6 +178,31 @@ def test_baseline_takes_the_config_values_that_lie_in_the_space():
     )
     agent = {"lr": 3e-4, "batch_size": 128, "gamma": 0.99}
     cfg = OmegaConf.create({"agent": agent, "exploration": {"decay_steps": 5000}})
-    assert baseline(cfg, parsed) == {"agent.lr": 3e-4, "exploration.decay_steps": 5000}
+    assert baseline(cfg, {}, parsed) == {"agent.lr": 3e-4, "exploration.decay_steps": 5000}
     cfg.exploration.decay_steps = 4000  # between two steps of the grid
-    assert "exploration.decay_steps" not in baseline(cfg, parsed)
+    assert "exploration.decay_steps" not in baseline(cfg, {}, parsed)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "buffer", "exploration"),
+    [
+        ([], "uniform", "epsilon_greedy"),
+        (["agent=rainbow_lite", "exploration=boltzmann"], "prioritized", "boltzmann"),
+    ],
+)
+def test_baseline_of_a_searched_group_is_the_option_the_config_chose(
+    overrides: list[str], buffer: str, exploration: str
+) -> None:
+    """sweep=extensions searches `buffer` and `exploration`: the baseline trial must run the
+    composed config's options (an env default, or one an agent option pulls in)."""
+    register_sweep_definitions()
+    GlobalHydra.instance().clear()
+    base = ["sweep=extensions", *overrides]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("sweep", overrides=base)
+        first = baseline(cfg, group_choices(base), parse_space(cfg.sweep.space))
+    GlobalHydra.instance().clear()
+    assert first["buffer"] == buffer
+    assert first["exploration"] == exploration
+    assert first["agent.n_step"] == cfg.agent.n_step
+    assert first["network.dueling"] is cfg.network.dueling

@@ -41,6 +41,12 @@ def trial_config(overrides: Sequence[str]) -> DictConfig:
     return cfg
 
 
+def group_choices(overrides: Sequence[str]) -> dict[str, str]:
+    """The option each config group takes in this composition ({"buffer": "uniform", …})."""
+    runtime = compose("sweep", overrides=list(overrides), return_hydra_config=True).hydra.runtime
+    return {group: option for group, option in runtime.choices.items() if option is not None}
+
+
 @dataclass
 class PruningReporter:
     """Reports each greedy eval to the trial; asks the pruner once past the warm-up."""

@@ -108,13 +108,19 @@ def as_override(path: str, value: Any) -> str:
     return f"{path}={text}"
 
 
-def baseline(cfg: DictConfig, space: dict[str, BaseDistribution]) -> dict[str, Any]:
+def baseline(
+    cfg: DictConfig, choices: Mapping[str, str], space: dict[str, BaseDistribution]
+) -> dict[str, Any]:
     """The config's own values of the searched keys that lie inside their distributions.
 
-    Enqueued as a sweep's first trial, they measure the defaults (the env's tuned values)
-    with the same objective as every other trial.
+    A searched config group ("buffer") takes the option the composition chose, from
+    `choices` (Hydra's runtime choices, {"buffer": "uniform", …}). Enqueued as a sweep's
+    first trial, they measure the defaults (the env's tuned values) with the same
+    objective as every other trial.
     """
-    values = {path: OmegaConf.select(cfg, path) for path in space}
+    values = {
+        path: choices[path] if path in choices else OmegaConf.select(cfg, path) for path in space
+    }
     return {path: v for path, v in values.items() if _contains(space[path], v)}
 
 

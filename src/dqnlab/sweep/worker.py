@@ -23,7 +23,7 @@ from dqnlab.errors import ConfigError
 from dqnlab.signals import defer_stop_signals
 from dqnlab.store_init import ensure_tracking_store
 from dqnlab.sweep.champion import ChampionPromoter
-from dqnlab.sweep.objective import TrialObjective, trial_config
+from dqnlab.sweep.objective import TrialObjective, group_choices, trial_config
 from dqnlab.sweep.parent_run import StudyRecorder, open_parent_run
 from dqnlab.sweep.space import as_override, baseline, bounds, parse_space
 from dqnlab.sweep.stale import RetryStaleTrial
@@ -64,7 +64,11 @@ def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: 
     space = parse_space(cfg.sweep.space)
     base = [o for o in overrides if not o.startswith(("worker=", "hydra"))]
     _check_space_against_config(space, base)
-    first = baseline(trial_config(base), space) if settings.enqueue_baseline else {}
+    first = (
+        baseline(trial_config(base), group_choices(base), space)
+        if settings.enqueue_baseline
+        else {}
+    )
     sampler = build_sampler(cfg.sweep.sampler, worker)
     pruner = build_pruner(cfg.sweep.pruner)
     storage = open_storage(
