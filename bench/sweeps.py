@@ -2,7 +2,7 @@
 
     python bench/sweeps.py pruning [--sweep cartpole] [--pruners median none] [overrides …]
         the same sweep (same sampler seed) with each pruner, one after the other: total
-        env steps, wall time and best value of each
+        env steps, wall time, best value and the champion's fresh-seed return of each
     python bench/sweeps.py champion [--sweep lunarlander] [overrides …]
         the sweep as a user runs it (-m), timed; then the champion model is evaluated
         greedily over 20 episodes on seeds no training or evaluation used
@@ -65,6 +65,7 @@ def pruning(sweep: str, pruners: list[str], overrides: list[str]) -> None:
             study, seconds = run_sweep(Path(tmp), sweep, [f"pruner={pruner}", *overrides])
             results[pruner] = (trained_steps(study), seconds, study.best_value)
             print(f"pruner={pruner}: {seconds:.0f} s; {summary(study)}", flush=True)
+            evaluate_champion(Path(tmp), sweep)
     if set(results) != {"median", "none"}:
         return
     (steps_on, s_on, best_on), (steps_off, s_off, best_off) = results["median"], results["none"]
@@ -78,15 +79,22 @@ def champion(sweep: str, overrides: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         study, seconds = run_sweep(Path(tmp), sweep, overrides)
         print(f"sweep: {seconds / 60:.1f} min; {summary(study)}", flush=True)
-        mlflow.set_tracking_uri(f"sqlite:///{Path(tmp) / 'mlflow.db'}")
-        model = mlflow.pytorch.load_model(f"models:/dqn-{sweep}@champion")
-        envs = make_vector_env(ENV_IDS[sweep], 20)
-        result = evaluate_greedy(model, envs, FRESH_SEED, torch.device("cpu"))
-        envs.close()
-        print(
-            f"champion on 20 fresh episodes: mean {result.mean:.1f}, std {result.std:.1f}, "
-            f"min {result.returns.min():.1f}, max {result.returns.max():.1f}"
-        )
+        evaluate_champion(Path(tmp), sweep)
+
+
+def evaluate_champion(workdir: Path, sweep: str) -> None:
+    """Play the sweep's `champion` model greedily on 20 episodes no trial has seen."""
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    model = mlflow.pytorch.load_model(f"models:/dqn-{sweep}@champion")
+    mlflow.set_tracking_uri(None)
+    envs = make_vector_env(ENV_IDS[sweep], 20)
+    result = evaluate_greedy(model, envs, FRESH_SEED, torch.device("cpu"))
+    envs.close()
+    print(
+        f"champion on 20 fresh episodes: mean {result.mean:.1f}, std {result.std:.1f}, "
+        f"min {result.returns.min():.1f}, max {result.returns.max():.1f}",
+        flush=True,
+    )
 
 
 def main() -> None:

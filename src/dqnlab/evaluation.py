@@ -1,5 +1,7 @@
 """Greedy (or epsilon-greedy) evaluation on environments kept apart from training."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -47,10 +49,23 @@ def evaluate_greedy(
     a generator seeded with `seed` too. The net plays in eval mode (noisy layers use their
     mean weights) and goes back to the mode it was in.
     """
+    with acting_mode(q_net):
+        return _play_episodes(q_net, envs, seed, device, epsilon)
+
+
+@contextmanager
+def acting_mode(q_net: nn.Module) -> Iterator[None]:
+    """Eval mode (noisy layers act with their mean weights), then back to the caller's mode.
+
+    A torch.export graph (an MLflow model) cannot switch modes: it was exported in eval mode.
+    """
+    if isinstance(q_net, torch.fx.GraphModule):
+        yield
+        return
     was_training = q_net.training
     q_net.eval()
     try:
-        return _play_episodes(q_net, envs, seed, device, epsilon)
+        yield
     finally:
         q_net.train(was_training)
 

@@ -1,7 +1,7 @@
 """Play a Q-network in gymnasium environments, one env per seeded episode, optionally rendered."""
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from dqnlab.envs import make_env  # also registers the ALE/… ids
+from dqnlab.evaluation import acting_mode
 
 FrameSink = Callable[[np.ndarray], None]  # takes one (H, W, 3) uint8 RGB frame
 DEFAULT_FPS = 30.0  # for envs that declare no render_fps
@@ -108,7 +109,7 @@ def play_episode(
     frame_limit = np.inf if max_frames is None else max_frames
     obs, _ = env.reset(seed=seed)
     episode_return, length, done = 0.0, 0, False
-    with _acting_mode(q_net):
+    with acting_mode(q_net):
         while True:
             if on_frame is not None and length < frame_limit:
                 on_frame(env.render())
@@ -130,20 +131,3 @@ def _batch(obs: np.ndarray, device: torch.device) -> torch.Tensor:
     if np.issubdtype(obs.dtype, np.floating):
         obs = obs.astype(np.float32, copy=False)
     return torch.as_tensor(obs[None], device=device)
-
-
-@contextmanager
-def _acting_mode(q_net: nn.Module) -> Iterator[None]:
-    """Eval mode (noisy layers act with their mean weights), then back to the caller's mode.
-
-    A torch.export graph (an MLflow model) cannot switch modes: it was exported in eval mode.
-    """
-    if isinstance(q_net, torch.fx.GraphModule):
-        yield
-        return
-    was_training = q_net.training
-    q_net.eval()
-    try:
-        yield
-    finally:
-        q_net.train(was_training)
