@@ -26,7 +26,10 @@ VARIANTS: dict[str, list[str]] = {
     "dueling": ["agent.double_q=false", "network.dueling=true"],
     "per": ["agent.double_q=false", "buffer=prioritized"],
     "nstep3": ["agent.double_q=false", "agent.n_step=3"],
+    "boltzmann": ["agent.double_q=false", "exploration=boltzmann"],
     "rainbow_lite": ["agent=rainbow_lite"],
+    # The best of a 24-trial sweep=extensions search for learning speed (mean of all evals).
+    "boltzmann_nstep3": ["agent.double_q=false", "exploration=boltzmann", "agent.n_step=3"],
 }
 
 
