@@ -106,6 +106,8 @@ def test_pruned_trials_are_pruned_in_optuna_and_tagged_in_mlflow(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     study = load_study(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.PRUNED, TrialState.PRUNED]
+    # Warm-up: learning_starts + 0 x the decay; kept on the trial for later analysis.
+    assert [t.user_attrs["prune_warmup_steps"] for t in study.trials] == [200, 200]
     client = client_for(tmp_path)
     parent_id = study.user_attrs["mlflow_parent_run_id"]
     for run in child_runs(client, parent_id):

@@ -110,15 +110,22 @@ def test_objective_is_the_mean_of_the_last_k_evaluations():
     assert math.isclose(objective_value(evals, 1), 30)
 
 
-def test_pruning_reporter_reports_every_eval_but_prunes_only_after_warmup():
+def test_pruning_reporter_reports_the_objective_so_far_and_prunes_between_warmup_and_end():
     study = optuna.create_study(
         direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1e9)
     )
     trial = study.ask()
-    reporter = PruningReporter(trial, step_offset=10_000, warmup_steps=2000)
-    assert reporter(1000, 5.0) is False  # inside the warm-up: never pruned
-    assert reporter(2000, 6.0) is True
-    assert study.trials[0].intermediate_values == {11_000: 5.0, 12_000: 6.0}
+    # The second of two seeds, 3,000 steps each: its steps report at 3,000 + step.
+    reporter = PruningReporter(
+        trial, step_offset=3000, warmup_steps=2000, last_k=2, trial_steps=6000
+    )
+    evals = [EvalPoint(step, 0.0, mean, 0.0, 0.0) for step, mean in [(1000, 5.0), (2000, 7.0)]]
+    assert reporter(evals[:1]) is False  # inside the warm-up: never pruned
+    assert reporter(evals) is True
+    evals.append(EvalPoint(3000, 0.0, 15.0, 0.0, 0.0))
+    assert reporter(evals) is False  # the trial's last eval: it completes instead
+    # Each value is what objective_value would score the run at that eval: the last 2 evals.
+    assert study.trials[0].intermediate_values == {4000: 5.0, 5000: 6.0, 6000: 11.0}
 
 
 def settings(**changes: object) -> dict:

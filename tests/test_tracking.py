@@ -104,7 +104,7 @@ def test_every_extension_at_once_runs_and_logs_a_deterministic_model(
 
 
 def test_a_crash_ends_the_run_failed_with_the_reason(compose_config, tracking_uri: str) -> None:
-    def explode(step: int, mean: float) -> None:
+    def explode(evals: object) -> None:
         raise RuntimeError("boom at eval")
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -118,7 +118,7 @@ def test_a_crash_ends_the_run_failed_with_the_reason(compose_config, tracking_ur
 
 
 def test_ctrl_c_ends_the_run_killed(compose_config, tracking_uri: str) -> None:
-    def interrupt(step: int, mean: float) -> None:
+    def interrupt(evals: object) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

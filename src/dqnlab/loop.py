@@ -4,7 +4,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,7 +71,7 @@ def train(
     rng: np.random.Generator,
     metrics: MetricSink,
     checkpoint_path: Path,
-    on_eval: Callable[[int, float], bool] | None = None,
+    on_eval: Callable[[Sequence[EvalPoint]], bool] | None = None,
     lr_schedule: DecaySchedule | None = None,
     checkpoint_meta: Mapping[str, str] | None = None,
     after_eval: Callable[[TrainResult, bool], None] | None = None,
@@ -79,7 +79,8 @@ def train(
 ) -> TrainResult:
     """Train `learner` until `settings.total_steps` env steps.
 
-    `on_eval(step, mean)` is called after each evaluation; returning True stops training;
+    `on_eval(evals)` is called with the evaluations so far (a resumed run's included)
+    after each one; returning True stops training;
     `lr_schedule(step)`, when given, sets the learning rate before each learning phase;
     `checkpoint_meta` is stored in every checkpoint (the run's config, its run id);
     `after_eval(result, last)` is called after each evaluation (figures, videos);
@@ -198,7 +199,7 @@ def train(
             if point.mean > result.best_eval:
                 result.best_state = {k: v.detach().clone() for k, v in q_net.state_dict().items()}
             result.evals.append(point)
-            result.stopped_early = on_eval is not None and on_eval(step, point.mean)
+            result.stopped_early = on_eval is not None and on_eval(result.evals)
             if after_eval is not None:
                 after_eval(result, step >= s.total_steps or result.stopped_early)
 

@@ -3,7 +3,7 @@
 import copy
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from dqnlab.errors import ConfigError
 from dqnlab.eval_artifacts import EvalArtifacts, greedy_video
 from dqnlab.exploration import DecaySchedule
 from dqnlab.learner import DQNLearner
-from dqnlab.loop import LoopSettings, TrainResult, train
+from dqnlab.loop import EvalPoint, LoopSettings, TrainResult, train
 from dqnlab.outputs import write_outputs
 from dqnlab.resume import CHECKPOINT_TAG, CONFIG_HASH_TAG, config_hash, find_resume_point
 from dqnlab.seeding import seed_everything
@@ -56,15 +56,15 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
 
 def run(
     cfg: DictConfig,
-    on_eval: Callable[[int, float], bool] | None = None,
+    on_eval: Callable[[Sequence[EvalPoint]], bool] | None = None,
     labels: RunLabels | None = None,
 ) -> TrainResult:
     """Train one DQN as `cfg` says, tracked in one MLflow run; return what it produced.
 
     Everything that can be checked is checked before the MLflow run exists, so bad input
-    leaves nothing behind. `on_eval(step, eval_mean)` is called after each evaluation;
-    returning True stops training early (a sweep's pruner does). `labels` names the run,
-    tags it and links it to a parent run (a sweep's trials do).
+    leaves nothing behind. `on_eval(evals)` is called after each evaluation with the
+    evaluations so far; returning True stops training early (a sweep's pruner does).
+    `labels` names the run, tags it and links it to a parent run (a sweep's trials do).
     """
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     resume = find_resume_point(cfg, overrides)

@@ -25,6 +25,7 @@ from dqnlab.sweep.study import SweepSettings
 from dqnlab.tracking import RunLabels
 
 SWEEP_KEYS = ("sweep", "worker")  # the sweep config's own keys: not part of a trial's config
+WARMUP_ATTR = "prune_warmup_steps"  # trial attribute: the env step pruning may start at
 
 
 def objective_value(evals: Sequence[EvalPoint], last_k: int) -> float:
@@ -49,15 +50,25 @@ def group_choices(overrides: Sequence[str]) -> dict[str, str]:
 
 @dataclass
 class PruningReporter:
-    """Reports each greedy eval to the trial; asks the pruner once past the warm-up."""
+    """Reports the objective so far (the mean of the last `last_k` evals) at each eval's
+    env step, so pruners rank trials by what the study maximises rather than by one noisy
+    eval. Asks the pruner once past the warm-up, and not at the trial's last evaluation:
+    pruning then would save no steps and lose a finished trial's value."""
 
     trial: optuna.Trial
     step_offset: int  # seed k of a trial reports at k * total_steps + step
     warmup_steps: int
+    last_k: int
+    trial_steps: int  # env steps of the whole trial (all its seeds)
 
-    def __call__(self, step: int, eval_mean: float) -> bool:
-        self.trial.report(eval_mean, self.step_offset + step)
-        return step >= self.warmup_steps and self.trial.should_prune()
+    def __call__(self, evals: Sequence[EvalPoint]) -> bool:
+        step = self.step_offset + evals[-1].step
+        self.trial.report(objective_value(evals, self.last_k), step)
+        return (
+            evals[-1].step >= self.warmup_steps
+            and step < self.trial_steps
+            and self.trial.should_prune()
+        )
 
 
 @dataclass
@@ -84,6 +95,7 @@ class TrialObjective:
         warmup = cfg.agent.learning_starts + int(
             self.settings.prune_after_decay * _decay_steps(cfg)
         )
+        trial.set_user_attr(WARMUP_ATTR, warmup)
         results: list[TrainResult] = []
         try:
             for index in range(self.settings.seeds_per_trial):
@@ -124,7 +136,13 @@ class TrialObjective:
             "optuna.trial": str(trial.number),
             "optuna.seed_index": str(index),
         }
-        reporter = PruningReporter(trial, index * cfg.trainer.total_steps, warmup)
+        reporter = PruningReporter(
+            trial,
+            step_offset=index * cfg.trainer.total_steps,
+            warmup_steps=warmup,
+            last_k=self.settings.objective_last_k,
+            trial_steps=self.settings.seeds_per_trial * cfg.trainer.total_steps,
+        )
         labels = RunLabels(
             name=f"{name}-s{index}" if self.settings.seeds_per_trial > 1 else name,
             tags=tags,
