@@ -2,7 +2,8 @@
 
     python bench/sweeps.py pruning [--sweep cartpole] [--pruners median none] [overrides …]
         the same sweep (same sampler seed) with each pruner, one after the other: total
-        env steps, wall time, best value and the champion's fresh-seed return of each
+        env steps, wall time, best value and the champion's fresh-seed return of each;
+        then every pruner option replayed on the unpruned sweep's trials (pruning_replay.py)
     python bench/sweeps.py champion [--sweep lunarlander] [overrides …]
         the sweep as a user runs it (-m), timed; then the champion model is evaluated
         greedily over 20 episodes on seeds no training or evaluation used
@@ -22,6 +23,7 @@ import mlflow
 import optuna
 import torch
 from optuna.trial import TrialState
+from pruning_replay import PRUNERS, print_replays
 
 from dqnlab.envs import make_vector_env
 from dqnlab.evaluation import evaluate_greedy
@@ -66,6 +68,8 @@ def pruning(sweep: str, pruners: list[str], overrides: list[str]) -> None:
             results[pruner] = (trained_steps(study), seconds, study.best_value)
             print(f"pruner={pruner}: {seconds:.0f} s; {summary(study)}", flush=True)
             evaluate_champion(Path(tmp), sweep)
+            if pruner == "none":
+                print_replays(study, sweep, PRUNERS)
     if set(results) != {"median", "none"}:
         return
     (steps_on, s_on, best_on), (steps_off, s_off, best_off) = results["median"], results["none"]
