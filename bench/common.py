@@ -42,12 +42,15 @@ def run_ours(overrides: Sequence[str]) -> TrainResult:
             mlflow.set_tracking_uri(None)
 
 
-def first_reach(points: Sequence[tuple[int, float, float]], threshold: float) -> tuple[int, float]:
-    """(env step, seconds) of the first evaluation at or above `threshold`; inf if never."""
+def first_reach(
+    points: Sequence[tuple[int, float, float]], threshold: float
+) -> tuple[float, float]:
+    """(env step, seconds) of the first evaluation at or above `threshold`; both inf if never,
+    so a median over seeds counts a seed that never got there as the slowest."""
     for step, seconds, mean in points:
         if mean >= threshold:
             return step, seconds
-    return -1, float("inf")
+    return float("inf"), float("inf")
 
 
 def median(values: Sequence[float]) -> float:
