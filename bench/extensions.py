@@ -27,6 +27,12 @@ VARIANTS: dict[str, list[str]] = {
     "per": ["agent.double_q=false", "buffer=prioritized"],
     "nstep3": ["agent.double_q=false", "agent.n_step=3"],
     "boltzmann": ["agent.double_q=false", "exploration=boltzmann"],
+    "noisy": [  # exploration from the learned noise alone, as Fortunato et al. 2018
+        "agent.double_q=false",
+        "network.noisy=true",
+        "exploration.start=0",
+        "exploration.end=0",
+    ],
     "rainbow_lite": ["agent=rainbow_lite"],
     # The shape of the best trial of a 24-trial sweep=extensions search for learning speed
     # (mean of all evals; that trial had lr 7.8e-4), here at the env's own lr.
@@ -40,7 +46,7 @@ class Outcome:
 
     variant: str
     seed: int
-    steps_to_target: int  # -1: never reached
+    steps_to_target: float  # inf: never reached
     seconds_to_target: float  # inf: never reached
     final_eval: float
     steps_per_second: float
@@ -63,6 +69,11 @@ def train_variant(variant: str, seed: int, total_steps: int, threads: int) -> Ou
     return Outcome(variant, seed, step, seconds, result.final_eval, result.steps / result.seconds)
 
 
+def shown(value: float, never: str) -> str:
+    """Steps or seconds to the target, or `never` when it was not reached (inf)."""
+    return never if value == float("inf") else f"{value:.0f}"
+
+
 def table(outcomes: list[Outcome], variants: list[str]) -> str:
     """A Markdown table: medians over seeds, per-seed values in brackets."""
     rows = [
@@ -74,12 +85,11 @@ def table(outcomes: list[Outcome], variants: list[str]) -> str:
         mine = sorted((o for o in outcomes if o.variant == variant), key=lambda o: o.seed)
         if not mine:
             continue
-        steps = [o.steps_to_target if o.steps_to_target >= 0 else float("inf") for o in mine]
-        per_seed_steps = ", ".join("never" if s == float("inf") else f"{s:.0f}" for s in steps)
+        per_seed_steps = ", ".join(shown(o.steps_to_target, "never") for o in mine)
         finals = [o.final_eval for o in mine]
         rows.append(
-            f"| {variant} | {median(steps):.0f} ({per_seed_steps}) "
-            f"| {median([o.seconds_to_target for o in mine]):.0f} "
+            f"| {variant} | {shown(median([o.steps_to_target for o in mine]), 'never')} "
+            f"({per_seed_steps}) | {shown(median([o.seconds_to_target for o in mine]), '-')} "
             f"| {sum(finals) / len(finals):.1f} ({', '.join(f'{f:.0f}' for f in finals)}) "
             f"| {median([o.steps_per_second for o in mine]):.0f} |"
         )

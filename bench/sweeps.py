@@ -70,13 +70,14 @@ def pruning(sweep: str, pruners: list[str], overrides: list[str]) -> None:
             evaluate_champion(Path(tmp), sweep)
             if pruner == "none":
                 print_replays(study, sweep, PRUNERS)
-    if set(results) != {"median", "none"}:
+    if "none" not in results:
         return
-    (steps_on, s_on, best_on), (steps_off, s_off, best_off) = results["median"], results["none"]
-    print(
-        f"pruning saved {1 - steps_on / steps_off:.0%} of env steps and "
-        f"{1 - s_on / s_off:.0%} of wall time; best value {best_on:.1f} vs {best_off:.1f}"
-    )
+    steps_off, s_off, best_off = results.pop("none")
+    for pruner, (steps_on, s_on, best_on) in results.items():
+        print(
+            f"pruner={pruner} saved {1 - steps_on / steps_off:.0%} of env steps and "
+            f"{1 - s_on / s_off:.0%} of wall time; best value {best_on:.1f} vs {best_off:.1f}"
+        )
 
 
 def champion(sweep: str, overrides: list[str]) -> None:
@@ -105,7 +106,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("benchmark", choices=["pruning", "champion"])
     parser.add_argument("--sweep", choices=sorted(ENV_IDS))
-    parser.add_argument("--pruners", nargs="+", default=["median", "none"], help="pruning only")
+    parser.add_argument(
+        "--pruners",
+        nargs="+",
+        choices=[*PRUNERS, "none"],
+        default=["median", "none"],
+        help="pruning only; give Hydra overrides before it",
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
     args = parser.parse_intermixed_args()
     if args.benchmark == "pruning":
