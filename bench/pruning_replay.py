@@ -9,8 +9,9 @@ Every complete trial's recorded reports are fed again, in the order the study ma
 (each report's time interpolated between its trial's start and end), to a fresh in-memory
 study run by the pruner, the real Optuna code path: a pruned trial keeps the steps it had
 reached, and the pruner only ever sees trials finished before it. No trial is asked before
-its warm-up (the trial's `prune_warmup_steps` attribute). The sampler is not replayed: a
-pruned sweep's later trials would differ, as its sampler learns from fewer complete ones.
+its warm-up (the trial's `prune_warmup_steps` attribute, counted in one seed's env steps,
+so replay studies of one seed per trial). The sampler is not replayed: a pruned sweep's
+later trials would differ, as its sampler learns from fewer complete ones.
 """
 
 import argparse
@@ -50,7 +51,7 @@ def report_times(trial: FrozenTrial) -> list[tuple[datetime, int, float]]:
 
 
 def replay(trials: list[FrozenTrial], pruner: optuna.pruners.BasePruner) -> Replay:
-    """Feed the trials' reports to `pruner` in the order they were made."""
+    """Feed the trials' reports to `pruner` in the order they were made (sweeps maximise)."""
     study = optuna.create_study(direction="maximize", pruner=pruner)
     events = [(t.datetime_start, t.number, None, 0.0) for t in trials]
     events += [(at, t.number, step, value) for t in trials for at, step, value in report_times(t)]

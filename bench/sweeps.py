@@ -1,6 +1,6 @@
 """Sweep benchmarks: what pruning saves, and what the default sweep delivers.
 
-    python bench/sweeps.py pruning [--sweep cartpole] [--pruners median none] [overrides …]
+    python bench/sweeps.py pruning [--sweep cartpole] [overrides …] [--pruners median none]
         the same sweep (same sampler seed) with each pruner, one after the other: total
         env steps, wall time, best value and the champion's fresh-seed return of each;
         then every pruner option replayed on the unpruned sweep's trials (pruning_replay.py)
