@@ -7,9 +7,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from dqnlab.cli import CONF_DIR, preflight, report_config_errors
-from dqnlab.signals import exit_resumable_on_sigterm, workers_handle_ctrl_c
+from dqnlab.signals import exit_resumable_on_sigterm, workers_handle_stop_signals
 from dqnlab.sweep.definitions import register_sweep_definitions
-from dqnlab.sweep.worker import open_sweep, run_worker
+from dqnlab.sweep.worker import check_space, open_sweep, run_worker
 
 register_sweep_definitions()
 
@@ -28,6 +28,7 @@ def prepare(argv: list[str]) -> None:
     overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("sweep", overrides=overrides)
+        report_config_errors(lambda: check_space(cfg, overrides))
         report_config_errors(lambda: open_sweep(cfg, overrides, worker=0, workers=1))
 
 
@@ -36,9 +37,9 @@ if __name__ == "__main__":
     preflight("sweep", argv)
     prepare(argv)
     if len(argv) < len(sys.argv) - 1:  # -m: this process launches the workers
-        with workers_handle_ctrl_c() as ctrl_c:
+        with workers_handle_stop_signals() as stop:
             main()
-        if ctrl_c.interrupted:
-            sys.exit(130)
+        if stop.exit_status() is not None:
+            sys.exit(stop.exit_status())
     else:
         main()

@@ -1,7 +1,12 @@
 """Shared fixtures: composed configs and a throwaway MLflow store per test."""
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+# pytest-xdist runs tests side by side, one per core: one torch thread per test process,
+# and per process it starts, keeps them from oversubscribing the cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import mlflow
 import pytest

@@ -6,10 +6,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 import mlflow
+import optuna
 import pytest
 import torch
 from mlflow.exceptions import MlflowException
@@ -122,8 +124,11 @@ def test_pruned_trials_are_pruned_in_optuna_and_tagged_in_mlflow(tmp_path):
         client.get_model_version_by_alias("dqn-cartpole", "champion")
 
 
-def test_ctrl_c_leaves_no_trial_and_no_run_running(tmp_path):
-    worker = subprocess.Popen(
+def _stop_a_running_sweep(
+    workdir: Path, stop: Callable[[subprocess.Popen], None]
+) -> tuple[int, str]:
+    """Start a long two-worker sweep, `stop` it once both trials run; its status and output."""
+    launcher = subprocess.Popen(
         [
             sys.executable,
             str(SWEEP_PY),
@@ -132,8 +137,8 @@ def test_ctrl_c_leaves_no_trial_and_no_run_running(tmp_path):
             "trainer.total_steps=200000",
             "sweep.n_trials=4",
         ],
-        cwd=tmp_path,
-        env=sweep_env(tmp_path),
+        cwd=workdir,
+        env=sweep_env(workdir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -142,25 +147,53 @@ def test_ctrl_c_leaves_no_trial_and_no_run_running(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            running = _running_trials(tmp_path)
+            running = _running_trials(workdir)
             if running >= 2:
                 break
             time.sleep(0.5)
         assert running >= 2, "the workers never started their trials"
         time.sleep(1)
-        os.killpg(worker.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        output, _ = worker.communicate(timeout=120)
+        stop(launcher)
+        output, _ = launcher.communicate(timeout=120)
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
-    assert worker.returncode != 0
-    study = load_study(tmp_path)
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    return launcher.returncode, output
+
+
+def _assert_nothing_left_running(workdir: Path, output: str) -> optuna.Study:
+    study = load_study(workdir)
     assert study.trials and all(t.state != TrialState.RUNNING for t in study.trials), output[-3000:]
-    client = client_for(tmp_path)
+    client = client_for(workdir)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert runs and all(r.info.status != "RUNNING" for r in runs), output[-3000:]
     parent = client.get_run(study.user_attrs["mlflow_parent_run_id"])
     assert parent.info.status == "KILLED"
+    return study
+
+
+def test_ctrl_c_leaves_no_trial_and_no_run_running(tmp_path):
+    # What Ctrl-C in a terminal does: SIGINT to the whole process group.
+    status, output = _stop_a_running_sweep(tmp_path, lambda p: os.killpg(p.pid, signal.SIGINT))
+    assert status == 130, output[-3000:]
+    assert "Ctrl-C: workers are closing their trials" in output
+    _assert_nothing_left_running(tmp_path, output)
+
+
+def test_sigterm_to_the_launcher_alone_stops_its_workers_resumably(tmp_path):
+    # What `kill` or `docker stop` does: SIGTERM to the launcher, not to its workers.
+    status, output = _stop_a_running_sweep(tmp_path, subprocess.Popen.terminate)
+    assert status == EXIT_RESUMABLE, output[-3000:]
+    study = _assert_nothing_left_running(tmp_path, output)
+    stopped = [t for t in study.trials if t.state == TrialState.FAIL]
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert len(stopped) == 2, output[-3000:]
+
+    # Both trials re-queued with their parameters and runs, to resume from their checkpoints.
+    queued = _by_run(waiting)
+    assert queued.keys() == _by_run(stopped).keys()
+    for run_id, trial in _by_run(stopped).items():
+        assert queued[run_id].system_attrs["fixed_params"] == trial.params
 
 
 def test_a_failing_trial_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
@@ -212,6 +245,10 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_retried(tmp_path):
     killed_run = client.get_run(killed.user_attrs["mlflow_run_id.0"])
     assert killed_run.info.status == "FAILED"
     assert "no heartbeat" in killed_run.data.tags["error"]
+
+
+def _by_run(trials: list[optuna.trial.FrozenTrial]) -> dict[str, optuna.trial.FrozenTrial]:
+    return {t.user_attrs["mlflow_run_id.0"]: t for t in trials}
 
 
 def _running_trials(workdir: Path) -> int:

@@ -1,5 +1,7 @@
 """Signals schedulers send, turned into exceptions that let runs close cleanly."""
 
+import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -55,10 +57,15 @@ def raise_if_stop_requested() -> None:
 
 
 class defer_stop_signals:
-    """While active, the given signals (SIGTERM from schedulers, Ctrl-C) only request a stop."""
+    """While active, the given signals (SIGTERM from schedulers, Ctrl-C) only request a stop.
 
-    def __init__(self, *signums: signal.Signals) -> None:
+    With `restore=False` they stay deferred after the block: a launched worker whose job is
+    done then outlives a late signal (joblib kills every worker when one of them dies).
+    """
+
+    def __init__(self, *signums: signal.Signals, restore: bool = True) -> None:
         self.signums = signums
+        self.restore = restore
 
     def __enter__(self) -> None:
         self._previous = {}
@@ -71,28 +78,45 @@ class defer_stop_signals:
         _requested.append(signum)
 
     def __exit__(self, *exc: object) -> None:
+        if self.restore:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+
+
+class workers_handle_stop_signals:
+    """In a launcher process: on Ctrl-C or SIGTERM, let the workers close their trials.
+
+    Ctrl-C in a terminal reaches the whole process group, workers included; SIGTERM (`kill`,
+    `docker stop`, a scheduler) may reach the launcher alone, so it is passed on to them.
+    The workers close their trials and runs (SIGTERM re-queues a trial, to resume from its
+    checkpoint) and return: stopping the launcher at once would leave them training, or
+    kill them mid-cleanup. A second signal stops the launcher immediately.
+    """
+
+    def __enter__(self) -> "workers_handle_stop_signals":
+        self.signum: int | None = None
+        self._previous = {
+            signum: signal.signal(signum, self._on_signal)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        return self
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        if signum == signal.SIGTERM:
+            for worker in multiprocessing.active_children():
+                os.kill(worker.pid, signal.SIGTERM)
+        name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        print(f"{name}: workers are closing their trials ({name} again to stop now)", flush=True)
+
+    def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
-
-class workers_handle_ctrl_c:
-    """In a launcher process: let the first Ctrl-C reach the workers alone.
-
-    The workers (same process group) close their trials and runs and return; stopping the
-    launcher at once would kill them mid-cleanup. `interrupted` tells the launcher to exit
-    with an error afterwards. A second Ctrl-C stops the launcher immediately.
-    """
-
-    def __enter__(self) -> "workers_handle_ctrl_c":
-        self.interrupted = False
-        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
-        return self
-
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        if self.interrupted:
-            raise KeyboardInterrupt
-        self.interrupted = True
-        print("Ctrl-C: workers are closing their trials (Ctrl-C again to stop now)", flush=True)
-
-    def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+    def exit_status(self) -> int | None:
+        """The launcher's exit status after a stop signal: resumable after SIGTERM."""
+        if self.signum is None:
+            return None
+        return EXIT_RESUMABLE if self.signum == signal.SIGTERM else 130

@@ -55,15 +55,15 @@ class OpenSweep:
 
 
 def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: int) -> OpenSweep:
-    """Check everything, then join (or create) the study and its parent MLflow run.
+    """Join (or create) the study and its parent MLflow run.
 
-    Every check runs before the first write, so bad input leaves no store, study or run.
+    Its own checks (settings, sampler, pruner, storage) run before the first write; run
+    `check_space` before the first call, so bad input leaves no store, study or run.
     Safe to call from every worker: creation happens once, later calls join.
     """
     settings = SweepSettings.from_config(cfg.sweep)
     space = parse_space(cfg.sweep.space)
-    base = [o for o in overrides if not o.startswith(("worker=", "hydra"))]
-    _check_space_against_config(space, base)
+    base = _training_overrides(overrides)
     first = (
         baseline(trial_config(base), group_choices(base), space)
         if settings.enqueue_baseline
@@ -111,20 +111,31 @@ def _study_params(
     }
 
 
-def _check_space_against_config(space: dict[str, BaseDistribution], base: Sequence[str]) -> None:
-    """Every searched path exists and every bound gives a training config that passes checks."""
+def _training_overrides(overrides: Sequence[str]) -> list[str]:
+    """The command line's overrides of the training config (not the worker's or Hydra's)."""
+    return [o for o in overrides if not o.startswith(("worker=", "hydra"))]
+
+
+def check_space(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Every searched path exists and every bound gives a training config that passes checks.
+
+    It composes a config per bound (seconds in all): run once per sweep command, not per
+    worker.
+    """
+    space = parse_space(cfg.sweep.space)
+    base = _training_overrides(overrides)
     searched_on_cli = [o.split("=", 1)[0] for o in base if o.split("=", 1)[0] in space]
     if searched_on_cli:
         raise ConfigError(
             f"{searched_on_cli[0]} is both set on the command line and searched by sweep.space: "
             "drop one of them"
         )
-    cfg = trial_config(base)
+    training = trial_config(base)
     for path, distribution in space.items():
         is_group = (CONF_DIR / path).is_dir()
-        if not is_group and OmegaConf.select(cfg, path, default=_ABSENT) is _ABSENT:
+        if not is_group and OmegaConf.select(training, path, default=_ABSENT) is _ABSENT:
             parent = path.rpartition(".")[0]
-            known = OmegaConf.select(cfg, parent) if parent else cfg
+            known = OmegaConf.select(training, parent) if parent else training
             keys = sorted(known) if isinstance(known, DictConfig) else []
             raise ConfigError(
                 f"sweep.space.{path}: {path} is not a key of the training config "
@@ -138,7 +149,7 @@ def _check_space_against_config(space: dict[str, BaseDistribution], base: Sequen
                 raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
             except ConfigError as exc:
                 raise ConfigError(f"{where} gives a bad training config: {exc}") from None
-    inspect_env(cfg.env.id, OmegaConf.to_container(cfg.env.kwargs, resolve=True))
+    inspect_env(training.env.id, OmegaConf.to_container(training.env.kwargs, resolve=True))
 
 
 def _worker_overrides(cfg: DictConfig, worker: int, workers: int) -> list[str]:
@@ -158,13 +169,15 @@ def run_worker(cfg: DictConfig) -> float | None:
 
     Ctrl-C and SIGTERM are deferred to safe points (each training step, each trial start).
     Under a launcher, a worker stopped that way closes its trial and runs and returns:
-    raising would make joblib kill the other workers in the middle of their own clean-up.
-    The launching process exits with status 130 itself.
+    raising would make joblib kill the other workers in the middle of their own clean-up,
+    and so would a worker that finished its job dying of a late signal: under a launcher the
+    signals stay deferred after the job. The launching process exits with status 130 after
+    Ctrl-C, EXIT_RESUMABLE after SIGTERM.
     """
     hydra_cfg = HydraConfig.get()
     launched = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        with defer_stop_signals(signal.SIGINT, signal.SIGTERM):
+        with defer_stop_signals(signal.SIGINT, signal.SIGTERM, restore=not launched):
             sweep = open_sweep(
                 cfg,
                 list(hydra_cfg.overrides.task),
