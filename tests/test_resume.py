@@ -6,18 +6,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from dqnlab.run import run
 from dqnlab.signals import EXIT_RESUMABLE
 
 TRAIN_PY = Path(__file__).resolve().parents[1] / "src" / "train.py"
+# Long enough (about 7 s here after the first checkpoint) that a stop signal sent up to 1.5 s
+# after the first checkpoint lands in training, not in logging the outcome.
+TOTAL_STEPS = 20000
 SHORT_RUN = [
-    "trainer.total_steps=5000",
+    f"trainer.total_steps={TOTAL_STEPS}",
     "trainer.checkpoint_every=1000",
-    "trainer.eval_every=1000",
+    "trainer.eval_every=2000",
     "trainer.eval_episodes=3",
     "trainer.log_every=250",
     "trainer.torch_threads=1",
@@ -93,7 +98,7 @@ def test_a_run_killed_at_a_random_moment_resumes_to_the_same_results(uninterrupt
     assert f"resuming run {run_id}" in done.stdout
     _, run = only_run(tmp_path)
     assert run.info.status == "FINISHED"
-    assert torch.load(checkpoint_of(tmp_path), weights_only=True)["step"] == 5000
+    assert torch.load(checkpoint_of(tmp_path), weights_only=True)["step"] == TOTAL_STEPS
     resumed = metric_histories(tmp_path)
     assert set(resumed) == set(uninterrupted)
     for key, points in uninterrupted.items():
@@ -109,7 +114,7 @@ def test_sigterm_checkpoints_exits_resumable_and_auto_resume_finishes(uninterrup
     assert run.info.status == "KILLED"
     assert run.data.tags["stopped_by"] == "SIGTERM"
     stopped_at = torch.load(checkpoint_of(tmp_path), weights_only=True)["step"]
-    assert 1000 <= stopped_at < 5000
+    assert 1000 <= stopped_at < TOTAL_STEPS
 
     done = train(tmp_path, "trainer.resume=auto")
 
@@ -117,6 +122,34 @@ def test_sigterm_checkpoints_exits_resumable_and_auto_resume_finishes(uninterrup
     assert f"at step {stopped_at}" in done.stdout
     assert only_run(tmp_path)[1].info.status == "FINISHED"
     assert metric_histories(tmp_path) == uninterrupted
+
+
+def test_a_run_that_died_while_logging_its_outcome_resumes_without_duplicate_points(
+    compose_config, tracking_uri
+):
+    """Training is done and the summary metrics are sent, then the final checkpoint's upload
+    fails (as a kill during the seconds of model logging would stop it): resuming from the
+    final checkpoint finishes the run and records every point once."""
+    overrides = [*SHORT_RUN, "trainer.total_steps=2000", "tracking.log_model=false"]
+    with (
+        mock.patch("dqnlab.run.mlflow.log_artifact", side_effect=OSError("no space left")),
+        pytest.raises(OSError),
+    ):
+        run(compose_config(*overrides))
+    client = MlflowClient()
+    (failed,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    run_id = failed.info.run_id
+    assert failed.info.status == "FAILED"
+    assert "eval/best_return_mean" in failed.data.metrics
+
+    run(compose_config(*overrides, f"trainer.resume={run_id}"))
+
+    finished = client.get_run(run_id)
+    assert finished.info.status == "FINISHED"
+    for key in finished.data.metrics:
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert steps == sorted(set(steps)), key  # every step once, in order
+    assert len(client.get_metric_history(run_id, "eval/best_return_mean")) == 1
 
 
 def test_resume_refuses_to_change_the_config_or_reopen_a_finished_run(tmp_path):

@@ -28,7 +28,14 @@ from dqnlab.outputs import write_outputs
 from dqnlab.resume import CHECKPOINT_TAG, CONFIG_HASH_TAG, config_hash, find_resume_point
 from dqnlab.seeding import seed_everything
 from dqnlab.signals import defer_stop_signals
-from dqnlab.tracking import RunLabels, flatten, source_tags, tracked_run, without_passwords
+from dqnlab.tracking import (
+    RunLabels,
+    RunTracker,
+    flatten,
+    source_tags,
+    tracked_run,
+    without_passwords,
+)
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +172,7 @@ def run(
             resume_from=resume.checkpoint if resume is not None else None,
         )
         result.run_id = tracker.run_id
-        result.model_uri = _log_outcome(cfg, result, learner, spaces, checkpoint)
+        result.model_uri = _log_outcome(cfg, result, learner, spaces, checkpoint, tracker)
         if cfg.trainer.output_dir is not None:
             write_outputs(Path(cfg.trainer.output_dir), result, config_yaml, tracker.run_id)
     return result
@@ -221,15 +228,19 @@ def _log_outcome(
     learner: DQNLearner,
     spaces: EnvSpaces,
     checkpoint: Path,
+    tracker: RunTracker,
 ) -> str | None:
     """Summary metrics, learning curve, final checkpoint and best model (its URI, if logged).
 
+    The summary metrics go through the tracker: a run killed after sending them (logging the
+    model takes seconds) and resumed from its final checkpoint does not record them twice.
     A run stopped early (pruned) logs no model: nobody will register it.
     """
-    mlflow.log_metrics(
+    tracker.log_metrics(
         {"eval/best_return_mean": result.best_eval, "train/seconds": result.seconds},
         step=result.steps,
     )
+    tracker.flush()
     mlflow.log_artifact(str(checkpoint), "checkpoints")
     if not cfg.tracking.log_model or result.best_state is None or result.stopped_early:
         return None
