@@ -2,12 +2,12 @@
 
     python bench/extensions.py                                  # every variant, seeds 0-2
     python bench/extensions.py --variants vanilla rainbow_lite --seeds 0 --jobs 2
+    python bench/extensions.py --base defaults --variants vanilla nstep3 --jobs 2
 
-Every variant starts from `env=lunarlander` at one update per env step and a constant lr
-(`BASE`) and changes only the keys it names; all run the same fixed budget of env steps with
-a 20-episode greedy eval every 5,000 steps. `--jobs 2` runs two trainings at once with one
-torch thread each: wall times are then comparable with each other, not with a run that had
-the machine to itself.
+Every variant starts from a base (`BASES`) and changes only the keys it names; all run the
+same fixed budget of env steps with a 20-episode greedy eval every 5,000 steps. `--jobs 2`
+runs two trainings at once with one torch thread each: wall times are then comparable with
+each other, not with a run that had the machine to itself.
 """
 
 import argparse
@@ -20,11 +20,24 @@ from common import first_reach, median, run_ours
 
 THRESHOLD = 200.0
 
-# Sample efficiency is compared at the zoo's one update per env step and a constant lr, the
-# settings the README table was measured at (the env default trades them for wall time).
-BASE = ["env=lunarlander", "agent.gradient_steps=4", "agent.lr_end=null"]
 
-# Each extension alone on top of vanilla DQN, then the ready-made combination.
+@dataclass(frozen=True)
+class Base:
+    """The settings every variant starts from, and its budget of env steps."""
+
+    overrides: list[str]
+    steps: int
+
+
+BASES: dict[str, Base] = {
+    # The zoo's one update per env step and a constant lr, over 100k steps.
+    "zoo": Base(["env=lunarlander", "agent.gradient_steps=4", "agent.lr_end=null"], 100_000),
+    # The env's shipped defaults: 2 updates per 4 env steps, the lr decayed over 200k steps.
+    "defaults": Base(["env=lunarlander"], 200_000),
+}
+
+# Each extension alone on top of vanilla DQN, two pairs with Double DQN (the env default), then
+# the ready-made combination.
 VARIANTS: dict[str, list[str]] = {
     "vanilla": ["agent.double_q=false"],
     "double": ["agent.double_q=true"],
@@ -38,6 +51,8 @@ VARIANTS: dict[str, list[str]] = {
         "exploration.start=0",
         "exploration.end=0",
     ],
+    "double_dueling": ["agent.double_q=true", "network.dueling=true"],
+    "double_nstep3": ["agent.double_q=true", "agent.n_step=3"],
     "rainbow_lite": ["agent=rainbow_lite"],
     # The shape of the best trial of a 24-trial sweep=extensions search for learning speed
     # (mean of all evals; that trial had lr 7.8e-4), here at the env's own lr.
@@ -57,10 +72,10 @@ class Outcome:
     steps_per_second: float
 
 
-def train_variant(variant: str, seed: int, total_steps: int, threads: int) -> Outcome:
+def train_variant(base: Base, variant: str, seed: int, total_steps: int, threads: int) -> Outcome:
     result = run_ours(
         [
-            *BASE,
+            *base.overrides,
             *VARIANTS[variant],
             f"seed={seed}",
             f"trainer.total_steps={total_steps}",
@@ -105,16 +120,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=100_000, help="fixed budget per run")
+    parser.add_argument("--base", choices=list(BASES), default="zoo")
+    parser.add_argument("--steps", type=int, help="fixed budget per run (default: the base's)")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at once")
     args = parser.parse_args()
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    base = BASES[args.base]
+    steps = args.steps or base.steps
     outcomes: list[Outcome] = []
     # spawn: a fresh interpreter per worker, nothing inherited from this process's torch.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         futures = [
-            pool.submit(train_variant, variant, seed, args.steps, threads)
+            pool.submit(train_variant, base, variant, seed, steps, threads)
             for variant in args.variants
             for seed in args.seeds
         ]
