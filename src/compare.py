@@ -4,12 +4,14 @@ import hydra
 from omegaconf import DictConfig
 
 from dqnlab.cli import preflight, report_config_errors
-from dqnlab.compare import differing_params, find_runs, ranking_table, render
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
 def main(cfg: DictConfig) -> None:
     """Print the experiment's runs, best first, with their metric and key params."""
+    # Loaded after preflight (dqnlab.cli).
+    from dqnlab.compare import differing_params, find_runs, ranking_table, render
+
     runs = report_config_errors(
         lambda: find_runs(
             cfg.experiment,

@@ -6,12 +6,14 @@ import hydra
 from omegaconf import DictConfig
 
 from dqnlab.cli import preflight, report_config_errors
-from dqnlab.evaluation_run import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     """Evaluate, print the table, log the evaluation run."""
+    # Loaded after preflight (dqnlab.cli).
+    from dqnlab.evaluation_run import evaluate
+
     report_config_errors(lambda: evaluate(cfg))
 
 

@@ -9,7 +9,6 @@ from omegaconf import DictConfig
 from dqnlab.cli import CONF_DIR, preflight, report_config_errors
 from dqnlab.signals import exit_resumable_on_sigterm, workers_handle_stop_signals
 from dqnlab.sweep.definitions import register_sweep_definitions
-from dqnlab.sweep.worker import check_space, open_sweep, run_worker
 
 register_sweep_definitions()
 
@@ -20,11 +19,17 @@ def main(cfg: DictConfig) -> float | None:
 
     A worker stopped by SIGTERM re-queues its trial, to resume from the trial's checkpoint.
     """
+    # Loaded after preflight (dqnlab.cli), as in prepare.
+    from dqnlab.sweep.worker import run_worker
+
     return exit_resumable_on_sigterm(lambda: report_config_errors(lambda: run_worker(cfg)))
 
 
 def prepare(argv: list[str]) -> None:
     """Check the sweep and create its stores, study and parent run once, before any worker."""
+    # Loaded after preflight (dqnlab.cli).
+    from dqnlab.sweep.worker import check_space, open_sweep
+
     overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("sweep", overrides=overrides)

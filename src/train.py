@@ -4,7 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from dqnlab.cli import preflight, report_config_errors
-from dqnlab.run import run
+from dqnlab.config_checks import check_config
 from dqnlab.signals import exit_resumable_on_sigterm
 
 
@@ -14,9 +14,12 @@ def main(cfg: DictConfig) -> float:
 
     SIGTERM (a scheduler's preemption) writes a checkpoint and exits with EXIT_RESUMABLE.
     """
+    # Loaded after preflight (dqnlab.cli).
+    from dqnlab.run import run
+
     return exit_resumable_on_sigterm(lambda: report_config_errors(lambda: run(cfg).best_eval))
 
 
 if __name__ == "__main__":
-    preflight("config")
+    preflight("config", check=check_config)
     main()

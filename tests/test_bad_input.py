@@ -114,3 +114,40 @@ def test_bad_input_fails_fast_with_one_line(
     assert lines == [lines[0]] and lines[0].startswith("error: "), done.stderr
     assert problem in lines[0] and allowed in lines[0]
     assert list(workdir.iterdir()) == []  # no mlflow.db, mlruns/, optuna.db or checkpoint
+
+
+# Run an entry script as `python <script> <args>` would, then list what it had loaded.
+LOADED_AFTER_EXIT = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as stop:
+    print(stop.code, file=sys.stderr)
+print(*sorted(name for name in ("torch", "mlflow", "optuna") if name in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("script", "args"),
+    [
+        ("train.py", "env=nosuch"),
+        ("train.py", "agent.gamma=1.5"),  # a value check, not only composition
+        ("sweep.py", "-m sweep=cartpole sampler=nosuch"),
+        ("evaluate.py", "episodes=ten"),
+        ("compare.py", "limit=abc"),
+    ],
+)
+def test_bad_input_is_refused_before_torch_mlflow_or_optuna_load(
+    tmp_path: Path, script: str, args: str
+) -> None:
+    """They take seconds to import: a typo should not wait for them."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER_EXIT, str(SRC / script), *args.split(" ")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stderr.startswith("error: "), done.stderr
+    assert done.stdout.strip() == ""

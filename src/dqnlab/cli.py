@@ -26,15 +26,23 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 register_schemas()  # every entry script imports this module before Hydra composes
 
 T = TypeVar("T")
+ConfigCheck = Callable[[DictConfig], None]  # raises ConfigError on a bad value
 
 
-def composition_error(config_name: str, overrides: Sequence[str]) -> str | None:
-    """Compose `overrides` the way Hydra will; describe the first problem in one line."""
+def composition_error(
+    config_name: str, overrides: Sequence[str], check: ConfigCheck | None = None
+) -> str | None:
+    """Compose `overrides` the way Hydra will, then `check` the result; describe the first
+    problem in one line."""
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            compose(config_name, overrides=list(overrides))
+            cfg = compose(config_name, overrides=list(overrides))
+            if check is not None:
+                check(cfg)
             return None
+    except ConfigError as exc:
+        return str(exc)
     except MissingConfigException as exc:
         group, _, option = (exc.missing_cfg_file or "").rpartition("/")
         allowed = ", ".join(exc.options or [])
@@ -73,17 +81,23 @@ def _composed_keys(config_name: str, full_key: str, overrides: Sequence[str]) ->
     return sorted(str(k) for k in known) if isinstance(known, DictConfig) else []
 
 
-def preflight(config_name: str, argv: Sequence[str] = tuple(sys.argv[1:])) -> None:
-    """Exit with one error line if the command-line overrides do not compose.
+def preflight(
+    config_name: str,
+    argv: Sequence[str] = tuple(sys.argv[1:]),
+    check: ConfigCheck | None = None,
+) -> None:
+    """Exit with one error line if the command-line overrides do not compose, or if the
+    composed config fails `check`.
 
     Hydra reports composition errors over many lines; plain overrides are checked here
-    first. Multirun sweeps and Hydra's own flags and settings are left to Hydra.
+    first, before the entry script loads torch and MLflow (seconds). Multirun sweeps and
+    Hydra's own flags and settings are left to Hydra.
     """
     if any(arg in ("-m", "--multirun") for arg in argv):
         return
     overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
     try:
-        message = composition_error(config_name, overrides)
+        message = composition_error(config_name, overrides, check)
     except (HydraException, OmegaConfBaseException) as exc:
         message = " ".join(str(exc).split())
     if message:
