@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from dqnlab.cli import preflight, report_config_errors
+from dqnlab.config_checks import check_evaluate_config
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
@@ -19,5 +20,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep the table clean
-    preflight("evaluate")
+    preflight("evaluate", check=check_evaluate_config)
     main()

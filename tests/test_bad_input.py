@@ -135,6 +135,7 @@ print(*sorted(name for name in ("torch", "mlflow", "optuna") if name in sys.modu
         ("train.py", "agent.gamma=1.5"),  # a value check, not only composition
         ("sweep.py", "-m sweep=cartpole sampler=nosuch"),
         ("evaluate.py", "episodes=ten"),
+        ("evaluate.py", "model=nosuch/model.pt epsilon=1.5"),
         ("compare.py", "limit=abc"),
     ],
 )

@@ -76,6 +76,18 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
+# The evaluate command's config (conf/evaluate.yaml).
+ALLOWED_FORMS = (
+    "use a run id, runs:/<run id>/best_model, models:/<name>@<alias>, models:/<name>/<version> "
+    "or the path of a checkpoint.pt or model.pt"
+)
+EVALUATE_RULES: tuple[Rule, ...] = (
+    ("episodes", lambda v: v >= 1, "an integer >= 1"),
+    ("epsilon", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    ("seed", lambda v: v >= 0, "an integer >= 0"),
+    ("video_episodes", lambda v: v >= 0, "an integer >= 0"),
+)
+
 
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first bad key and what it allows."""
@@ -98,6 +110,14 @@ def check_config(cfg: DictConfig) -> None:
             f"buffer.capacity={cfg.buffer.capacity} is smaller than "
             f"agent.batch_size={cfg.agent.batch_size}: it must hold at least one batch"
         )
+
+
+def check_evaluate_config(cfg: DictConfig) -> None:
+    """The evaluate command's values; the model reference itself is checked as it loads."""
+    if OmegaConf.is_missing(cfg, "model"):
+        raise ConfigError(f"model= is required: {ALLOWED_FORMS}")
+    check_numbers(cfg, EVALUATE_RULES)
+    check_device(cfg.device)
 
 
 def check_device(device: object, key: str = "device") -> None:

@@ -14,20 +14,12 @@ from hydra.core.hydra_config import HydraConfig
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from dqnlab.config_checks import Rule, check_device, check_numbers
-from dqnlab.errors import ConfigError
-from dqnlab.model_refs import ALLOWED_FORMS, LoadedModel, load_model
+from dqnlab.config_checks import check_evaluate_config
+from dqnlab.model_refs import LoadedModel, load_model
 from dqnlab.playback import Episodes, play_episodes, render_fps
 from dqnlab.run import resolve_device
 from dqnlab.tracking import RunTracker, source_tags, tracked_run
 from dqnlab.video import VideoWriter
-
-NUMBER_RULES: tuple[Rule, ...] = (
-    ("episodes", lambda v: v >= 1, "an integer >= 1"),
-    ("epsilon", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
-    ("seed", lambda v: v >= 0, "an integer >= 0"),
-    ("video_episodes", lambda v: v >= 0, "an integer >= 0"),
-)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -36,7 +28,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     The values and the model reference are checked before the run exists. Returns the
     summary that is printed and written to `cfg.output`.
     """
-    _check(cfg)
+    check_evaluate_config(cfg)
     device = resolve_device(cfg.device)
     if cfg.tracking.uri:
         mlflow.set_tracking_uri(cfg.tracking.uri)  # the reference may name runs of this store
@@ -67,13 +59,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
         Path(cfg.output).write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _check(cfg: DictConfig) -> None:
-    if OmegaConf.is_missing(cfg, "model"):
-        raise ConfigError(f"model= is required: {ALLOWED_FORMS}")
-    check_numbers(cfg, NUMBER_RULES)
-    check_device(cfg.device)
 
 
 def _evaluation_run(cfg: DictConfig, model: LoadedModel) -> AbstractContextManager[RunTracker]:

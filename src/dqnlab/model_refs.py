@@ -19,15 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dqnlab.checkpoint import load_checkpoint
+from dqnlab.config_checks import ALLOWED_FORMS
 from dqnlab.envs import inspect_env
 from dqnlab.errors import ConfigError
 from dqnlab.run import build
 from dqnlab.store_init import local_store_missing, require_existing_store
 
-ALLOWED_FORMS = (
-    "use a run id, runs:/<run id>/best_model, models:/<name>@<alias>, models:/<name>/<version> "
-    "or the path of a checkpoint.pt or model.pt"
-)
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow run ids are uuid4 hex strings
 RUN_URI = re.compile(r"runs:/(?P<run_id>[^/]+)/(?P<path>.+)")
 BEST_MODEL = "best_model"
