@@ -27,13 +27,15 @@ def main(cfg: DictConfig) -> float | None:
 
 def prepare(argv: list[str]) -> None:
     """Check the sweep and create its stores, study and parent run once, before any worker."""
-    # Loaded after preflight (dqnlab.cli).
-    from dqnlab.sweep.worker import check_space, open_sweep
+    # Loaded after preflight (dqnlab.cli); the sweep is checked before torch and MLflow load.
+    from dqnlab.sweep.checks import check_sweep
 
     overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("sweep", overrides=overrides)
-        report_config_errors(lambda: check_space(cfg, overrides))
+        report_config_errors(lambda: check_sweep(cfg, overrides))
+        from dqnlab.sweep.worker import open_sweep  # torch and MLflow: a valid sweep only
+
         report_config_errors(lambda: open_sweep(cfg, overrides, worker=0, workers=1))
 
 

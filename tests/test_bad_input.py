@@ -55,6 +55,11 @@ SWEEP_CASES = [
     ),
     ("sweep.storage=optuna.db", "sweep.storage='optuna.db' is not a database URL", "sqlite:///"),
     ("sweep.n_trials=0", "sweep.n_trials=0 is not allowed", ">= 1"),
+    (
+        "pruner=successive_halving sweep.pruner.reduction_factor=1",
+        "sweep.pruner (optuna.pruners.SuccessiveHalvingPruner) cannot be built",
+        "reduction_factor >= 2",
+    ),
     ("sweep.workers=two", "sweep.workers='two' is not allowed", "expected an integer"),
     ("agent.lr=abc", "agent.lr='abc' is not allowed", "expected a number"),
     ("agent.lr=0.001", "agent.lr is both set on the command line and searched", "drop one"),
@@ -129,20 +134,26 @@ print(*sorted(name for name in ("torch", "mlflow", "optuna") if name in sys.modu
 
 
 @pytest.mark.parametrize(
-    ("script", "args"),
+    ("script", "args", "loaded"),
     [
-        ("train.py", "env=nosuch"),
-        ("train.py", "agent.gamma=1.5"),  # a value check, not only composition
-        ("sweep.py", "-m sweep=cartpole sampler=nosuch"),
-        ("evaluate.py", "episodes=ten"),
-        ("evaluate.py", "model=nosuch/model.pt epsilon=1.5"),
-        ("compare.py", "limit=abc"),
+        ("train.py", "env=nosuch", ""),
+        ("train.py", "agent.gamma=1.5", ""),  # a value check, not only composition
+        ("sweep.py", "-m sweep=cartpole sampler=nosuch", ""),
+        # The space is read as Optuna distributions (a fraction of a second to load).
+        ("sweep.py", "-m sweep=cartpole sweep.space.agent.lr.low=0.1", "optuna"),
+        ("sweep.py", "-m sweep=cartpole sweep.space.buffer.capacity.choices=[16]", "optuna"),
+        ("sweep.py", "-m sweep=cartpole sweep.storage=optuna.db", "optuna"),
+        ("sweep.py", "-m sweep=cartpole sweep.storage=postgresql://127.0.0.1:9/x", "optuna"),
+        ("sweep.py", "-m sweep=cartpole sweep.pruner.n_startup_trials=-1", "optuna"),
+        ("evaluate.py", "episodes=ten", ""),
+        ("evaluate.py", "model=nosuch/model.pt epsilon=1.5", ""),
+        ("compare.py", "limit=abc", ""),
     ],
 )
 def test_bad_input_is_refused_before_torch_mlflow_or_optuna_load(
-    tmp_path: Path, script: str, args: str
+    tmp_path: Path, script: str, args: str, loaded: str
 ) -> None:
-    """They take seconds to import: a typo should not wait for them."""
+    """Torch and MLflow take seconds to import: a typo should not wait for them."""
     done = subprocess.run(
         [sys.executable, "-c", LOADED_AFTER_EXIT, str(SRC / script), *args.split(" ")],
         cwd=tmp_path,
@@ -151,4 +162,4 @@ def test_bad_input_is_refused_before_torch_mlflow_or_optuna_load(
         timeout=120,
     )
     assert done.stderr.startswith("error: "), done.stderr
-    assert done.stdout.strip() == ""
+    assert done.stdout.strip() == loaded

@@ -13,8 +13,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from dqnlab.cli import CONF_DIR
 from dqnlab.errors import ConfigError
 from dqnlab.loop import EvalPoint
+from dqnlab.sweep.composition import group_choices
 from dqnlab.sweep.definitions import register_sweep_definitions
-from dqnlab.sweep.objective import PruningReporter, group_choices, objective_value
+from dqnlab.sweep.objective import PruningReporter, objective_value
 from dqnlab.sweep.space import as_override, baseline, bounds, parse_space, suggest
 from dqnlab.sweep.storage import redacted, storage_url
 from dqnlab.sweep.study import SweepSettings

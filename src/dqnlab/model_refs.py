@@ -22,7 +22,7 @@ from dqnlab.checkpoint import load_checkpoint
 from dqnlab.config_checks import ALLOWED_FORMS
 from dqnlab.envs import inspect_env
 from dqnlab.errors import ConfigError
-from dqnlab.run import build
+from dqnlab.instantiation import build
 from dqnlab.store_init import local_store_missing, require_existing_store
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # MLflow run ids are uuid4 hex strings

@@ -7,14 +7,11 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from dqnlab.config_checks import check_config
@@ -22,6 +19,7 @@ from dqnlab.envs import EnvSpaces, inspect_env, make_vector_env
 from dqnlab.errors import ConfigError
 from dqnlab.eval_artifacts import EvalArtifacts, greedy_video
 from dqnlab.exploration import DecaySchedule
+from dqnlab.instantiation import build
 from dqnlab.learner import DQNLearner
 from dqnlab.loop import EvalPoint, LoopSettings, TrainResult, train
 from dqnlab.outputs import write_outputs
@@ -49,16 +47,6 @@ def resolve_device(requested: str) -> torch.device:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={requested!r} but no CUDA device is visible: use auto or cpu")
     return torch.device(requested)
-
-
-def build(node: DictConfig, **kwargs: Any) -> Any:
-    """`instantiate`, letting a ConfigError raised by a constructor reach the user as is."""
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as exc:
-        if isinstance(exc.__cause__, ConfigError):
-            raise exc.__cause__ from None
-        raise
 
 
 def run(

@@ -10,42 +10,26 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra import compose
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution
 
 from dqnlab.loop import EvalPoint, TrainResult
 from dqnlab.resume import CHECKPOINT_TAG, CONFIG_HASH_TAG, config_hash
 from dqnlab.run import run
 from dqnlab.signals import StopRequested, raise_if_stop_requested
+from dqnlab.sweep.composition import trial_config
 from dqnlab.sweep.space import as_override, suggest
 from dqnlab.sweep.stale import RUN_ID_ATTR
 from dqnlab.sweep.study import SweepSettings
 from dqnlab.tracking import RunLabels
 
-SWEEP_KEYS = ("sweep", "worker")  # the sweep config's own keys: not part of a trial's config
 WARMUP_ATTR = "prune_warmup_steps"  # trial attribute: the env step pruning may start at
 
 
 def objective_value(evals: Sequence[EvalPoint], last_k: int) -> float:
     """Mean greedy return of the last `last_k` evaluations: one noisy eval decides nothing."""
     return statistics.fmean(e.mean for e in evals[-last_k:])
-
-
-def trial_config(overrides: Sequence[str]) -> DictConfig:
-    """The training config of a trial: the sweep's composition plus the trial's overrides."""
-    cfg = compose("sweep", overrides=list(overrides))
-    with open_dict(cfg):
-        for key in SWEEP_KEYS:
-            cfg.pop(key, None)
-    return cfg
-
-
-def group_choices(overrides: Sequence[str]) -> dict[str, str]:
-    """The option each config group takes in this composition ({"buffer": "uniform", …})."""
-    runtime = compose("sweep", overrides=list(overrides), return_hydra_config=True).hydra.runtime
-    return {group: option for group, option in runtime.choices.items() if option is not None}
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import optuna
 from optuna.trial import FrozenTrial
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -38,6 +38,20 @@ def redacted(url: str) -> str:
         return url
 
 
+def check_reachable(url: str) -> None:
+    """Connect to a database server once, creating nothing; SQLite files are left alone
+    (opening one creates it)."""
+    parsed = storage_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return
+    try:
+        engine = create_engine(parsed, **_engine_kwargs(parsed))
+        engine.connect().close()
+        engine.dispose()
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise _cannot_open(url, exc) from None
+
+
 def open_storage(
     url: str,
     heartbeat_interval: int,
@@ -50,27 +64,32 @@ def open_storage(
     failed, and `on_stale_trial` called, by the next worker that starts a trial.
     """
     parsed = storage_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        engine_kwargs: dict = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
-    else:
-        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
-        engine_kwargs = {"pool_pre_ping": True, "connect_args": connect_args}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # since 2.8
         try:
             storage = optuna.storages.RDBStorage(
                 parsed.render_as_string(hide_password=False),
-                engine_kwargs=engine_kwargs,
+                engine_kwargs=_engine_kwargs(parsed),
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
                 heartbeat_stale_trial_callback=on_stale_trial,
             )
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise ConfigError(f"sweep.storage={redacted(url)} cannot be opened: {reason}") from None
+            raise _cannot_open(url, exc) from None
     if parsed.get_backend_name() == "sqlite":
         _take_write_lock_first(storage.engine)
     return storage
+
+
+def _engine_kwargs(parsed: URL) -> dict:
+    if parsed.get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
+
+
+def _cannot_open(url: str, exc: Exception) -> ConfigError:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return ConfigError(f"sweep.storage={redacted(url)} cannot be opened: {reason}")
 
 
 def _take_write_lock_first(engine: Engine) -> None:

@@ -13,7 +13,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from dqnlab.errors import ConfigError
-from dqnlab.run import build
+from dqnlab.instantiation import build
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SPACE_ATTR = "search_space"

@@ -10,22 +10,18 @@ import mlflow
 import optuna
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
-from dqnlab.cli import CONF_DIR
-from dqnlab.config_checks import check_config
-from dqnlab.envs import inspect_env
-from dqnlab.errors import ConfigError
 from dqnlab.signals import defer_stop_signals
 from dqnlab.store_init import ensure_tracking_store
 from dqnlab.sweep.champion import ChampionPromoter
-from dqnlab.sweep.objective import TrialObjective, group_choices, trial_config
+from dqnlab.sweep.composition import group_choices, training_overrides, trial_config
+from dqnlab.sweep.objective import TrialObjective
 from dqnlab.sweep.parent_run import StudyRecorder, open_parent_run
-from dqnlab.sweep.space import as_override, baseline, bounds, parse_space
+from dqnlab.sweep.space import baseline, parse_space
 from dqnlab.sweep.stale import RetryStaleTrial
 from dqnlab.sweep.storage import open_storage, redacted
 from dqnlab.sweep.study import (
@@ -42,8 +38,6 @@ from dqnlab.tracking import source_tags, without_passwords
 
 log = logging.getLogger(__name__)
 
-_ABSENT = object()
-
 
 @dataclass
 class OpenSweep:
@@ -58,12 +52,12 @@ def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: 
     """Join (or create) the study and its parent MLflow run.
 
     Its own checks (settings, sampler, pruner, storage) run before the first write; run
-    `check_space` before the first call, so bad input leaves no store, study or run.
+    `checks.check_sweep` before the first call, so bad input leaves no store, study or run.
     Safe to call from every worker: creation happens once, later calls join.
     """
     settings = SweepSettings.from_config(cfg.sweep)
     space = parse_space(cfg.sweep.space)
-    base = _training_overrides(overrides)
+    base = training_overrides(overrides)
     first = (
         baseline(trial_config(base), group_choices(base), space)
         if settings.enqueue_baseline
@@ -109,47 +103,6 @@ def _study_params(
         "prune_after_decay": str(settings.prune_after_decay),
         **space_summary(space),
     }
-
-
-def _training_overrides(overrides: Sequence[str]) -> list[str]:
-    """The command line's overrides of the training config (not the worker's or Hydra's)."""
-    return [o for o in overrides if not o.startswith(("worker=", "hydra"))]
-
-
-def check_space(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """Every searched path exists and every bound gives a training config that passes checks.
-
-    It composes a config per bound (seconds in all): run once per sweep command, not per
-    worker.
-    """
-    space = parse_space(cfg.sweep.space)
-    base = _training_overrides(overrides)
-    searched_on_cli = [o.split("=", 1)[0] for o in base if o.split("=", 1)[0] in space]
-    if searched_on_cli:
-        raise ConfigError(
-            f"{searched_on_cli[0]} is both set on the command line and searched by sweep.space: "
-            "drop one of them"
-        )
-    training = trial_config(base)
-    for path, distribution in space.items():
-        is_group = (CONF_DIR / path).is_dir()
-        if not is_group and OmegaConf.select(training, path, default=_ABSENT) is _ABSENT:
-            parent = path.rpartition(".")[0]
-            known = OmegaConf.select(training, parent) if parent else training
-            keys = sorted(known) if isinstance(known, DictConfig) else []
-            raise ConfigError(
-                f"sweep.space.{path}: {path} is not a key of the training config "
-                f"(keys of '{parent}': {keys})"
-            )
-        for value in bounds(distribution):
-            where = f"sweep.space.{path}={value!r}"
-            try:
-                check_config(trial_config([*base, as_override(path, value)]))
-            except HydraException as exc:
-                raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
-            except ConfigError as exc:
-                raise ConfigError(f"{where} gives a bad training config: {exc}") from None
-    inspect_env(training.env.id, OmegaConf.to_container(training.env.kwargs, resolve=True))
 
 
 def _worker_overrides(cfg: DictConfig, worker: int, workers: int) -> list[str]:
