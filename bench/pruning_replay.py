@@ -2,6 +2,8 @@
 
     python bench/pruning_replay.py sqlite:///optuna.db dqn-lunarlander
     python bench/pruning_replay.py sqlite:///optuna.db dqn-cartpole --sweep cartpole
+    python bench/pruning_replay.py sqlite:///optuna.db dqn-lunarlander --pruners patient \
+        --set sweep.pruner.patience=3        # an option with other arguments
 
 Each pruner is built as `python src/sweep.py sweep=<--sweep> pruner=<name>` would build it.
 
@@ -9,12 +11,14 @@ Every complete trial's recorded reports are fed again, in the order the study ma
 (each report's time interpolated between its trial's start and end), to a fresh in-memory
 study run by the pruner, the real Optuna code path: a pruned trial keeps the steps it had
 reached, and the pruner only ever sees trials finished before it. No trial is asked before
-its warm-up (the trial's `prune_warmup_steps` attribute, counted in one seed's env steps,
-so replay studies of one seed per trial). The sampler is not replayed: a pruned sweep's
-later trials would differ, as its sampler learns from fewer complete ones.
+its warm-up (the trial's `prune_warmup_steps` attribute, or `sweep.prune_after_steps` if
+later; counted in one seed's env steps, so replay studies of one seed per trial). The
+sampler is not replayed: a pruned sweep's later trials would differ, as its sampler learns
+from fewer complete ones.
 """
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +32,7 @@ from dqnlab.sweep.definitions import register_sweep_definitions
 from dqnlab.sweep.objective import WARMUP_ATTR
 from dqnlab.sweep.study import build_pruner
 
-PRUNERS = ["median", "successive_halving", "hyperband", "threshold"]
+PRUNERS = ["median", "patient", "successive_halving", "hyperband", "threshold"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ def report_times(trial: FrozenTrial) -> list[tuple[datetime, int, float]]:
     ]
 
 
-def replay(trials: list[FrozenTrial], pruner: optuna.pruners.BasePruner) -> Replay:
+def replay(
+    trials: list[FrozenTrial], pruner: optuna.pruners.BasePruner, prune_after_steps: int = 0
+) -> Replay:
     """Feed the trials' reports to `pruner` in the order they were made (sweeps maximise)."""
     study = optuna.create_study(direction="maximize", pruner=pruner)
     events = [(t.datetime_start, t.number, None, 0.0) for t in trials]
@@ -69,7 +75,10 @@ def replay(trials: list[FrozenTrial], pruner: optuna.pruners.BasePruner) -> Repl
         trial.report(value, step)
         if step == max(original.intermediate_values):
             study.tell(trial, original.value)
-        elif step >= original.user_attrs.get(WARMUP_ATTR, 0) and trial.should_prune():
+        elif (
+            step >= max(original.user_attrs.get(WARMUP_ATTR, 0), prune_after_steps)
+            and trial.should_prune()
+        ):
             study.tell(trial, state=TrialState.PRUNED)
             pruned_at[number] = step
     steps = sum(pruned_at.get(t.number, max(t.intermediate_values)) for t in trials)
@@ -77,7 +86,9 @@ def replay(trials: list[FrozenTrial], pruner: optuna.pruners.BasePruner) -> Repl
     return Replay(pruned_at, steps, best)
 
 
-def print_replays(study: optuna.Study, sweep: str, pruners: list[str]) -> None:
+def print_replays(
+    study: optuna.Study, sweep: str, pruners: list[str], overrides: Sequence[str] = ()
+) -> None:
     """One line per pruner option: what it would have stopped, saved and kept of `study`."""
     trials = [t for t in study.trials if t.state == TrialState.COMPLETE]
     full = sum(max(t.intermediate_values) for t in trials)
@@ -90,12 +101,13 @@ def print_replays(study: optuna.Study, sweep: str, pruners: list[str]) -> None:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         for name in pruners:
-            node = compose("sweep", overrides=[f"sweep={sweep}", f"pruner={name}"])
-            result = replay(trials, build_pruner(node.sweep.pruner))
+            node = compose("sweep", [f"sweep={sweep}", f"pruner={name}", *overrides])
+            result = replay(trials, build_pruner(node.sweep.pruner), node.sweep.prune_after_steps)
             stops = ", ".join(f"t{n}@{s // 1000}k" for n, s in sorted(result.pruned_at.items()))
             kept = "kept" if best.number not in result.pruned_at else "pruned"
+            option = " ".join([f"pruner={name}", *overrides])
             print(
-                f"  pruner={name}: {len(result.pruned_at)} pruned ({stops or 'none'}); "
+                f"  {option}: {len(result.pruned_at)} pruned ({stops or 'none'}); "
                 f"saves {1 - result.env_steps / full:.1%} of env steps; best value "
                 f"{result.best_value:.1f}, the unpruned best {kept}",
                 flush=True,
@@ -108,10 +120,14 @@ def main() -> None:
     parser.add_argument("study")
     parser.add_argument("--sweep", default="lunarlander", help="definition the pruners come from")
     parser.add_argument("--pruners", nargs="+", choices=PRUNERS, default=PRUNERS)
+    parser.add_argument("--set", nargs="+", default=[], help="overrides, e.g. sweep.pruner.x=1")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print_replays(
-        optuna.load_study(study_name=args.study, storage=args.storage), args.sweep, args.pruners
+        optuna.load_study(study_name=args.study, storage=args.storage),
+        args.sweep,
+        args.pruners,
+        args.set,
     )
 
 

@@ -8,10 +8,13 @@
         the sweep as a user runs it (-m), timed; then the champion model is evaluated
         greedily over 20 episodes on seeds no training or evaluation used
 
-Each sweep runs `src/sweep.py -m` in a fresh temp dir with its own MLflow and Optuna stores.
+Each sweep runs `src/sweep.py -m` in a fresh dir with its own MLflow and Optuna stores: a
+temp dir, or `--keep DIR`/<pruner> (pruning) or `--keep DIR` (champion), kept for a later look
+(`mlflow ui --backend-store-uri sqlite:///DIR/none/mlflow.db`, pruning_replay.py on its study).
 """
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -60,10 +63,18 @@ def summary(study: optuna.Study) -> str:
     return f"{counts}; {trained_steps(study):,} env steps; best value {study.best_value:.1f}"
 
 
-def pruning(sweep: str, pruners: list[str], overrides: list[str]) -> None:
+def sweep_dir(keep: Path | None) -> contextlib.AbstractContextManager[str]:
+    """A fresh dir for one sweep's stores: `keep` (created, must be new) or a temp dir."""
+    if keep is None:
+        return tempfile.TemporaryDirectory()
+    keep.mkdir(parents=True)
+    return contextlib.nullcontext(str(keep))
+
+
+def pruning(sweep: str, pruners: list[str], overrides: list[str], keep: Path | None) -> None:
     results = {}
     for pruner in pruners:
-        with tempfile.TemporaryDirectory() as tmp:
+        with sweep_dir(keep and keep / pruner) as tmp:
             study, seconds = run_sweep(Path(tmp), sweep, [f"pruner={pruner}", *overrides])
             results[pruner] = (trained_steps(study), seconds, study.best_value)
             print(f"pruner={pruner}: {seconds:.0f} s; {summary(study)}", flush=True)
@@ -80,8 +91,8 @@ def pruning(sweep: str, pruners: list[str], overrides: list[str]) -> None:
         )
 
 
-def champion(sweep: str, overrides: list[str]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+def champion(sweep: str, overrides: list[str], keep: Path | None) -> None:
+    with sweep_dir(keep) as tmp:
         study, seconds = run_sweep(Path(tmp), sweep, overrides)
         print(f"sweep: {seconds / 60:.1f} min; {summary(study)}", flush=True)
         evaluate_champion(Path(tmp), sweep)
@@ -113,12 +124,13 @@ def main() -> None:
         default=["median", "none"],
         help="pruning only; give Hydra overrides before it",
     )
+    parser.add_argument("--keep", type=Path, help="a new dir to keep the sweeps' stores in")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
     args = parser.parse_intermixed_args()
     if args.benchmark == "pruning":
-        pruning(args.sweep or "cartpole", args.pruners, args.overrides)
+        pruning(args.sweep or "cartpole", args.pruners, args.overrides, args.keep)
     else:
-        champion(args.sweep or "lunarlander", args.overrides)
+        champion(args.sweep or "lunarlander", args.overrides, args.keep)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ from dqnlab.errors import ConfigError
 from dqnlab.loop import EvalPoint
 from dqnlab.sweep.composition import group_choices
 from dqnlab.sweep.definitions import register_sweep_definitions
-from dqnlab.sweep.objective import PruningReporter, objective_value
+from dqnlab.sweep.objective import PruningReporter, objective_value, prune_warmup
 from dqnlab.sweep.space import as_override, baseline, bounds, parse_space, suggest
 from dqnlab.sweep.storage import redacted, storage_url
-from dqnlab.sweep.study import SweepSettings
+from dqnlab.sweep.study import SweepSettings, build_pruner
 
 
 def space(**entries: object):
@@ -139,6 +139,7 @@ def settings(**changes: object) -> dict:
         "seeds_per_trial": 1,
         "objective_last_k": 3,
         "prune_after_decay": 0.75,
+        "prune_after_steps": 0,
         "heartbeat_interval": 30,
         "grace_period": 120,
         "max_retry": 2,
@@ -148,12 +149,30 @@ def settings(**changes: object) -> dict:
 
 
 @pytest.mark.parametrize(
+    ("exploration", "after_steps", "warmup"),
+    [
+        ({"decay_steps": 20000}, 0, 1000 + 15000),  # learning starts + 0.75 of the decay
+        ({"decay_steps": 20000}, 40000, 40000),  # prune_after_steps is later
+        ({"decay_steps": 80000}, 40000, 1000 + 60000),  # the decay is later
+        ({}, 0, 1000),  # a schedule without a decay: learning starts alone
+    ],
+)
+def test_prune_warmup_is_the_later_of_the_decay_and_prune_after_steps(
+    exploration: dict, after_steps: int, warmup: int
+) -> None:
+    cfg = OmegaConf.create({"agent": {"learning_starts": 1000}, "exploration": exploration})
+    checked = SweepSettings.from_config(OmegaConf.create(settings(prune_after_steps=after_steps)))
+    assert prune_warmup(cfg, checked) == warmup
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"n_trials": 0}, "sweep.n_trials=0 is not allowed"),
         ({"workers": 1.5}, "sweep.workers=1.5 is not allowed"),
         ({"seeds_per_trial": True}, "sweep.seeds_per_trial=True"),
         ({"prune_after_decay": 1.5}, "sweep.prune_after_decay=1.5"),
+        ({"prune_after_steps": -1}, "sweep.prune_after_steps=-1"),
         ({"max_retry": -1}, "sweep.max_retry=-1"),
         ({"grace_period": 30}, "sweep.grace_period=30 is not allowed"),
         ({"study_name": ""}, "sweep.study_name=''"),
@@ -214,3 +233,33 @@ def test_baseline_of_a_searched_group_is_the_option_the_config_chose(
     assert first["exploration"] == exploration
     assert first["agent.n_step"] == cfg.agent.n_step
     assert first["network.dueling"] is cfg.network.dueling
+
+
+def test_patient_pruner_spares_a_climbing_trial_and_stops_a_stalled_one() -> None:
+    """pruner=patient asks its median pruner only once a trial's reports stop beating its
+    best: a late bloomer below the median while it climbs runs on."""
+    register_sweep_definitions()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("sweep", overrides=["pruner=patient"])
+    GlobalHydra.instance().clear()
+    study = optuna.create_study(direction="maximize", pruner=build_pruner(cfg.sweep.pruner))
+    for _ in range(cfg.sweep.pruner.wrapped_pruner.n_startup_trials):
+        trial = study.ask()
+        for step in range(1, 9):
+            trial.report(100.0, step)
+        study.tell(trial, 100.0)
+
+    def prunes(values: list[float]) -> list[bool]:
+        trial = study.ask()
+        decisions = []
+        for step, value in enumerate(values, start=1):
+            trial.report(value, step)
+            decisions.append(trial.should_prune())
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return decisions
+
+    # Below the median (100) at every report: the median pruner alone stops it at once.
+    assert not any(prunes([-200.0, -150.0, -100.0, -50.0, 0.0, 50.0, 90.0]))
+    first = cfg.sweep.pruner.patience + 1  # reports before one that can show no progress
+    assert prunes([50.0, 40.0, 30.0, 20.0, 10.0]) == [False] * first + [True] * (5 - first)

@@ -20,6 +20,7 @@ class SweepSettingsConf:
     seeds_per_trial: int = MISSING
     objective_last_k: int = MISSING
     prune_after_decay: float = MISSING
+    prune_after_steps: int = MISSING
     heartbeat_interval: int = MISSING
     grace_period: int = MISSING
     max_retry: int = MISSING
@@ -66,6 +67,15 @@ class MedianPrunerConf(NopPrunerConf):
     n_startup_trials: int = MISSING
     n_warmup_steps: int = MISSING
     interval_steps: int = MISSING
+
+
+@dataclass
+class PatientPrunerConf(NopPrunerConf):
+    """pruner=patient: a wrapped pruner asked only about trials that stopped improving."""
+
+    wrapped_pruner: MedianPrunerConf = field(default_factory=MedianPrunerConf)
+    patience: int = MISSING
+    min_delta: float = MISSING
 
 
 @dataclass

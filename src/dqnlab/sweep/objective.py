@@ -76,9 +76,7 @@ class TrialObjective:
         params = {path: suggest(trial, path, dist) for path, dist in self.space.items()}
         trial_overrides = [as_override(path, value) for path, value in params.items()]
         cfg = trial_config([*self.base_overrides, *trial_overrides, *self.worker_overrides])
-        warmup = cfg.agent.learning_starts + int(
-            self.settings.prune_after_decay * _decay_steps(cfg)
-        )
+        warmup = prune_warmup(cfg, self.settings)
         trial.set_user_attr(WARMUP_ATTR, warmup)
         results: list[TrainResult] = []
         try:
@@ -150,9 +148,13 @@ def _resumable_run(run_id: str | None, cfg: DictConfig) -> str | None:
     return run_id if resumable else None
 
 
-def _decay_steps(cfg: DictConfig) -> int:
-    """Steps of the exploration schedule (0 for one without a decay)."""
-    return int(cfg.exploration.get("decay_steps", 0))
+def prune_warmup(cfg: DictConfig, settings: SweepSettings) -> int:
+    """The env step a trial may be pruned from: past learning starts and most of the epsilon
+    decay (`prune_after_decay`, 0 for a schedule without one), and not before
+    `prune_after_steps`."""
+    decay_steps = int(cfg.exploration.get("decay_steps", 0))
+    after_decay = cfg.agent.learning_starts + int(settings.prune_after_decay * decay_steps)
+    return max(settings.prune_after_steps, after_decay)
 
 
 def _tag_runs(results: Sequence[TrainResult], tags: dict[str, Any]) -> None:

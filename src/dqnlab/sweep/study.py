@@ -1,6 +1,7 @@
 """The study every worker joins: settings, sampler and pruner, budget, space check."""
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
@@ -31,6 +32,7 @@ class SweepSettings:
     seeds_per_trial: int
     objective_last_k: int
     prune_after_decay: float
+    prune_after_steps: int
     heartbeat_interval: int
     grace_period: int
     max_retry: int
@@ -69,7 +71,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
             "grace_period",
         )
     },
-    "max_retry": (_int_at_least(0), "an integer >= 0"),
+    **{name: (_int_at_least(0), "an integer >= 0") for name in ("max_retry", "prune_after_steps")},
     "enqueue_baseline": (lambda v: isinstance(v, bool), "true or false"),
     "prune_after_decay": (
         lambda v: isinstance(v, Real) and not isinstance(v, bool) and 0 <= v <= 1,
@@ -90,7 +92,9 @@ def build_pruner(node: DictConfig) -> optuna.pruners.BasePruner:
 
 def _build(kind: str, node: DictConfig, overrides: dict[str, Any]) -> Any:
     try:
-        return build(node, **overrides)
+        with warnings.catch_warnings():  # e.g. PatientPruner: experimental since 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return build(node, **overrides)
     except Exception as exc:  # a bad argument of an Optuna class
         reason = " ".join(str(exc.__cause__ or exc).split())
         target = node.get("_target_")

@@ -101,6 +101,7 @@ def _study_params(
         "sampler": config_summary(cfg.sweep.sampler),
         "pruner": config_summary(cfg.sweep.pruner),
         "prune_after_decay": str(settings.prune_after_decay),
+        "prune_after_steps": str(settings.prune_after_steps),
         **space_summary(space),
     }
 
