@@ -24,6 +24,7 @@ TRAIN_CASES = [
     ("buffer.capacity=16", "buffer.capacity=16 is smaller than agent.batch_size", "at least"),
     ("agent.lr=-0.001", "agent.lr=-0.001 is not allowed", "> 0"),
     ("trainer.total_steps=0", "trainer.total_steps=0 is not allowed", "> 0"),
+    ("trainer.test_episodes=-1", "trainer.test_episodes=-1 is not allowed", ">= 0"),
     ("device=tpu", "device='tpu' is not allowed", "'auto', 'cpu', 'cuda'"),
 ]
 
@@ -55,6 +56,12 @@ SWEEP_CASES = [
     ),
     ("sweep.storage=optuna.db", "sweep.storage='optuna.db' is not a database URL", "sqlite:///"),
     ("sweep.n_trials=0", "sweep.n_trials=0 is not allowed", ">= 1"),
+    ("sweep.objective=best", "sweep.objective='best' is not allowed", "test, last_k"),
+    (
+        "trainer.test_episodes=0",
+        "trainer.test_episodes=0 is not allowed with sweep.objective=test",
+        "sweep.objective=last_k",
+    ),
     (
         "pruner=successive_halving sweep.pruner.reduction_factor=1",
         "sweep.pruner (optuna.pruners.SuccessiveHalvingPruner) cannot be built",

@@ -68,6 +68,11 @@ def test_two_workers_fill_one_study_and_record_it_in_mlflow(tmp_path):
         assert run.data.tags["optuna.state"] == trial.state.name
         assert float(run.data.params["agent.lr"]) == pytest.approx(trial.params["agent.lr"])
         assert run.data.params["trainer.torch_threads"] == str(max(1, os.cpu_count() // 2))
+        # sweep.objective=test: a trial scores its best model's return on the test episodes.
+        if trial.state == TrialState.COMPLETE:
+            assert run.data.metrics["test/return_mean"] == pytest.approx(trial.value)
+        else:
+            assert "test/return_mean" not in run.data.metrics
 
     # The champion is the best model of the completed trials, and it loads and acts.
     champion = client.get_model_version_by_alias("dqn-cartpole", "champion")

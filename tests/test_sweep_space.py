@@ -137,6 +137,7 @@ def settings(**changes: object) -> dict:
         "n_trials": 4,
         "workers": 2,
         "seeds_per_trial": 1,
+        "objective": "last_k",
         "objective_last_k": 3,
         "prune_after_decay": 0.75,
         "prune_after_steps": 0,
@@ -177,6 +178,7 @@ def test_prune_warmup_is_the_later_of_the_decay_and_prune_after_steps(
         ({"grace_period": 30}, "sweep.grace_period=30 is not allowed"),
         ({"study_name": ""}, "sweep.study_name=''"),
         ({"enqueue_baseline": "yes"}, "sweep.enqueue_baseline='yes'"),
+        ({"objective": "final"}, "sweep.objective='final' is not allowed: expected one of test"),
     ],
 )
 def test_bad_sweep_settings_are_refused(changes, message):

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from dqnlab.checkpoint import load_checkpoint
 from dqnlab.envs import make_vector_env
 from dqnlab.evaluation import evaluate_greedy
-from dqnlab.run import EVAL_SEED_OFFSET, run
+from dqnlab.run import EVAL_SEED_OFFSET, TEST_SEED_OFFSET, run
 from tests.conftest import short_run_overrides
 
 METRICS = (
@@ -33,7 +33,8 @@ METRICS = (
 def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     compose_config, tracking_uri: str
 ) -> None:
-    cfg = compose_config(*short_run_overrides(), "seed=3", "trainer.output_dir=out")
+    overrides = ["seed=3", "trainer.output_dir=out", "trainer.test_episodes=7"]
+    cfg = compose_config(*short_run_overrides(), *overrides)
     result = run(cfg)
     client = MlflowClient()
     experiment = client.get_experiment_by_name("dqn-cartpole")
@@ -68,6 +69,7 @@ def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     assert OmegaConf.create(saved["config"]).agent.lr == cfg.agent.lr
     metrics = json.loads(Path("out/metrics.json").read_text())
     assert metrics["eval_return_best"] == result.best_eval
+    assert metrics["test_return"] == result.test_return
     assert Path("out/eval_curve.csv").read_text().splitlines()[0] == "step,return_mean,return_std"
 
     model = mlflow.pytorch.load_model(f"runs:/{info.run_id}/best_model")
@@ -80,6 +82,13 @@ def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     replayed = evaluate_greedy(model, eval_envs, cfg.seed + EVAL_SEED_OFFSET, torch.device("cpu"))
     eval_envs.close()
     assert replayed.mean == result.best_eval
+    # The test: the same model on 7 episodes from other start states than the evaluations'.
+    test_envs = make_vector_env("CartPole-v1", 7)
+    tested = evaluate_greedy(model, test_envs, cfg.seed + TEST_SEED_OFFSET, torch.device("cpu"))
+    test_envs.close()
+    assert tested.mean == result.test_return
+    (test_metric,) = client.get_metric_history(info.run_id, "test/return_mean")
+    assert (test_metric.value, test_metric.step) == (result.test_return, result.steps)
 
 
 def test_every_extension_at_once_runs_and_logs_a_deterministic_model(

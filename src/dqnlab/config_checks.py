@@ -36,6 +36,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
     ("agent.gamma", lambda v: 0 < v <= 1, "a number in (0, 1]"),
     ("agent.tau", lambda v: 0 < v <= 1, "a number in (0, 1]"),
     ("agent.learning_starts", lambda v: v >= 0, "an integer >= 0"),
+    ("trainer.test_episodes", lambda v: v >= 0, "an integer >= 0"),
     ("network.noisy_sigma0", lambda v: v > 0, "a number > 0"),
     ("trainer.eval_epsilon", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     ("trainer.progress_every_s", lambda v: v > 0, "a number of seconds > 0"),

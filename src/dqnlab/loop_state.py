@@ -52,6 +52,7 @@ class TrainResult:
     stopped_early: bool = False  # `on_eval` asked to stop (a sweep's pruner did)
     run_id: str | None = None  # the MLflow run that recorded it
     model_uri: str | None = None  # the logged best model, when one was logged
+    test_return: float | None = None  # the best model's mean return on unseen test episodes
 
     @property
     def best_eval(self) -> float:

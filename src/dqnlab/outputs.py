@@ -27,6 +27,7 @@ def write_outputs(directory: Path, result: TrainResult, config_yaml: str, run_id
     metrics = {
         "eval_return_best": result.best_eval,
         "eval_return_final": result.final_eval,
+        "test_return": result.test_return,
         "env_steps": result.steps,
         "train_seconds": round(result.seconds, 1),
     }

@@ -18,6 +18,7 @@ from dqnlab.config_checks import check_config
 from dqnlab.envs import EnvSpaces, inspect_env, make_vector_env
 from dqnlab.errors import ConfigError
 from dqnlab.eval_artifacts import EvalArtifacts, greedy_video
+from dqnlab.evaluation import evaluate_greedy
 from dqnlab.exploration import DecaySchedule
 from dqnlab.instantiation import build
 from dqnlab.learner import DQNLearner
@@ -38,6 +39,7 @@ from dqnlab.tracking import (
 log = logging.getLogger(__name__)
 
 EVAL_SEED_OFFSET = 1_000_000  # eval episodes never replay the training seeds
+TEST_SEED_OFFSET = 2_000_000  # test episodes replay neither the training nor the eval seeds
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -160,7 +162,10 @@ def run(
             resume_from=resume.checkpoint if resume is not None else None,
         )
         result.run_id = tracker.run_id
-        result.model_uri = _log_outcome(cfg, result, learner, spaces, checkpoint, tracker)
+        best = _best_network(learner, result)
+        if best is not None and trainer.test_episodes:
+            result.test_return = _test_return(best, cfg, env_kwargs, device)
+        result.model_uri = _log_outcome(cfg, result, best, spaces, checkpoint, tracker)
         if cfg.trainer.output_dir is not None:
             write_outputs(Path(cfg.trainer.output_dir), result, config_yaml, tracker.run_id)
     return result
@@ -210,10 +215,43 @@ def _storage_dtype(obs_dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if np.issubdtype(obs_dtype, np.floating) else obs_dtype
 
 
+def _best_network(learner: DQNLearner, result: TrainResult) -> torch.nn.Module | None:
+    """A copy of the network at its best evaluation, in eval mode; None when the run has
+    none or was stopped early (pruned: nobody will test or register it)."""
+    if result.best_state is None or result.stopped_early:
+        return None
+    best = copy.deepcopy(learner.q_net).eval()
+    best.load_state_dict(result.best_state)
+    return best
+
+
+def _test_return(
+    best: torch.nn.Module, cfg: DictConfig, env_kwargs: dict, device: torch.device
+) -> float:
+    """The best network's mean return over `trainer.test_episodes` episodes from start states
+    no training or evaluation episode used: an estimate of what the kept model earns that its
+    selection as "best" did not inflate."""
+    trainer = cfg.trainer
+    with closing(
+        make_vector_env(
+            cfg.env.id,
+            trainer.test_episodes,
+            trainer.vectorization_mode,
+            env_kwargs,
+            training=False,
+        )
+    ) as envs:
+        test = evaluate_greedy(
+            best, envs, cfg.seed + TEST_SEED_OFFSET, device, trainer.eval_epsilon
+        )
+    log.info("test of the best model: return %.1f ± %.1f", test.mean, test.std)
+    return test.mean
+
+
 def _log_outcome(
     cfg: DictConfig,
     result: TrainResult,
-    learner: DQNLearner,
+    best: torch.nn.Module | None,
     spaces: EnvSpaces,
     checkpoint: Path,
     tracker: RunTracker,
@@ -222,21 +260,18 @@ def _log_outcome(
 
     The summary metrics go through the tracker: a run killed after sending them (logging the
     model takes seconds) and resumed from its final checkpoint does not record them twice.
-    A run stopped early (pruned) logs no model: nobody will register it.
     """
-    tracker.log_metrics(
-        {"eval/best_return_mean": result.best_eval, "train/seconds": result.seconds},
-        step=result.steps,
-    )
+    summary = {"eval/best_return_mean": result.best_eval, "train/seconds": result.seconds}
+    if result.test_return is not None:
+        summary["test/return_mean"] = result.test_return
+    tracker.log_metrics(summary, step=result.steps)
     tracker.flush()
     mlflow.log_artifact(str(checkpoint), "checkpoints")
-    if not cfg.tracking.log_model or result.best_state is None or result.stopped_early:
+    if not cfg.tracking.log_model or best is None:
         return None
-    best = copy.deepcopy(learner.q_net).to("cpu").eval()
-    best.load_state_dict(result.best_state)
     example = np.zeros((2, *spaces.obs_shape), dtype=_storage_dtype(spaces.obs_dtype))
     return mlflow.pytorch.log_model(
-        best,
+        best.to("cpu"),
         name="best_model",
         input_example=example,
         # Listing requirements skips MLflow's slow inference of them.

@@ -18,6 +18,7 @@ class SweepSettingsConf:
     n_trials: int = MISSING
     workers: int = MISSING
     seeds_per_trial: int = MISSING
+    objective: str = MISSING
     objective_last_k: int = MISSING
     prune_after_decay: float = MISSING
     prune_after_steps: int = MISSING

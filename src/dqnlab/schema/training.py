@@ -108,6 +108,7 @@ class TrainerConf:
     eval_every: int = MISSING
     eval_episodes: int = MISSING
     eval_epsilon: float = MISSING
+    test_episodes: int = MISSING
     checkpoint_every: int = MISSING
     checkpoint_buffer: bool = MISSING
     checkpoint_dir: str = MISSING

@@ -15,7 +15,7 @@ RETURN_TAG = "eval_return"
 
 
 def champion_return(client: MlflowClient, model_name: str) -> float | None:
-    """The greedy eval return of the current champion; None when there is none yet."""
+    """The recorded return of the current champion; None when there is none yet."""
     try:
         version = client.get_model_version_by_alias(model_name, ALIAS)
     except MlflowException:
@@ -27,7 +27,9 @@ class ChampionPromoter:
     """Optuna callback: register a completed trial's model if it beats the champion, then
     point the alias at the best registered version.
 
-    "Better" compares the models' best greedy eval return (same eval seeds for every run).
+    "Better" compares the models' returns as the trials recorded them (`model_return`): the
+    test return on unseen episodes, the same ones for every trial, when the sweep tests its
+    models; else the best greedy eval return.
     """
 
     def __init__(self, model_name: str) -> None:
@@ -54,7 +56,7 @@ class ChampionPromoter:
         )
         best = self._point_alias_at_best(client)
         log.info(
-            "registered version %s of %s (trial %d, eval return %.1f); @%s is version %s",
+            "registered version %s of %s (trial %d, return %.1f); @%s is version %s",
             version.version,
             self.model_name,
             trial.number,

@@ -21,9 +21,15 @@ _ABSENT = object()
 
 
 def check_sweep(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """The settings, the sampler, the pruner, the space and the storage: a database server
-    must answer (an SQLite file is created when the study is opened, in `open_sweep`)."""
+    """The settings (the `test` objective needs test episodes), the sampler, the pruner, the
+    space and the storage: a database server must answer (an SQLite file is created when the
+    study is opened, in `open_sweep`)."""
     settings = SweepSettings.from_config(cfg.sweep)
+    if settings.objective == "test" and cfg.trainer.test_episodes < 1:
+        raise ConfigError(
+            f"trainer.test_episodes={cfg.trainer.test_episodes} is not allowed with "
+            "sweep.objective=test: expected an integer >= 1 (or sweep.objective=last_k)"
+        )
     storage_url(settings.storage)
     build_sampler(cfg.sweep.sampler, worker=0)
     build_pruner(cfg.sweep.pruner)

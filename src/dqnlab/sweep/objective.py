@@ -32,12 +32,27 @@ def objective_value(evals: Sequence[EvalPoint], last_k: int) -> float:
     return statistics.fmean(e.mean for e in evals[-last_k:])
 
 
+def run_score(result: TrainResult, settings: SweepSettings) -> float:
+    """One run's share of the objective: `test`, its best model's return on the unseen test
+    episodes; `last_k`, the mean of its last `objective_last_k` evaluations."""
+    if settings.objective == "test":
+        assert result.test_return is not None, "checked: sweep.objective=test tests every run"
+        return result.test_return
+    return objective_value(result.evals, settings.objective_last_k)
+
+
+def model_return(result: TrainResult) -> float:
+    """What a run's kept model is compared by for promotion: its test return when it was
+    tested (unbiased), else its best eval return (the max over evaluations: optimistic)."""
+    return result.best_eval if result.test_return is None else result.test_return
+
+
 @dataclass
 class PruningReporter:
-    """Reports the objective so far (the mean of the last `last_k` evals) at each eval's
-    env step, so pruners rank trials by what the study maximises rather than by one noisy
-    eval. Asks the pruner once past the warm-up, and not at the trial's last evaluation:
-    pruning then would save no steps and lose a finished trial's value."""
+    """Reports the trial's standing so far, the mean of its last `last_k` evals, at each
+    eval's env step, so pruners rank trials by a steadier figure than one noisy eval. Asks
+    the pruner once past the warm-up, and not at the trial's last evaluation: pruning then
+    would save no steps and lose a finished trial's value."""
 
     trial: optuna.Trial
     step_offset: int  # seed k of a trial reports at k * total_steps + step
@@ -94,12 +109,10 @@ class TrialObjective:
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:2000])
             raise
-        value = statistics.fmean(
-            objective_value(r.evals, self.settings.objective_last_k) for r in results
-        )
-        best = max(results, key=lambda r: r.best_eval)
+        value = statistics.fmean(run_score(r, self.settings) for r in results)
+        best = max(results, key=model_return)
         trial.set_user_attr("model_uri", best.model_uri)
-        trial.set_user_attr("model_eval_return", best.best_eval)
+        trial.set_user_attr("model_eval_return", model_return(best))
         trial.set_user_attr("model_run_id", best.run_id)
         _tag_runs(results, {"optuna.state": "COMPLETE", "optuna.value": str(value)})
         return value

@@ -17,6 +17,11 @@ from dqnlab.errors import ConfigError
 from dqnlab.instantiation import build
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# sweep.objective: what one run of a trial scores (dqnlab.sweep.objective.run_score)
+OBJECTIVES = {
+    "test": "mean return of each run's best model on {episodes} unseen test episodes",
+    "last_k": "mean greedy eval return of each run's last {k} evals",
+}
 SPACE_ATTR = "search_space"
 
 
@@ -30,6 +35,7 @@ class SweepSettings:
     n_trials: int
     workers: int
     seeds_per_trial: int
+    objective: str
     objective_last_k: int
     prune_after_decay: float
     prune_after_steps: int
@@ -73,6 +79,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     },
     **{name: (_int_at_least(0), "an integer >= 0") for name in ("max_retry", "prune_after_steps")},
     "enqueue_baseline": (lambda v: isinstance(v, bool), "true or false"),
+    "objective": (lambda v: v in OBJECTIVES, f"one of {', '.join(OBJECTIVES)}"),
     "prune_after_decay": (
         lambda v: isinstance(v, Real) and not isinstance(v, bool) and 0 <= v <= 1,
         "a number in [0, 1]",

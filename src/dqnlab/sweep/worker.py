@@ -25,6 +25,7 @@ from dqnlab.sweep.space import baseline, parse_space
 from dqnlab.sweep.stale import RetryStaleTrial
 from dqnlab.sweep.storage import open_storage, redacted
 from dqnlab.sweep.study import (
+    OBJECTIVES,
     SweepSettings,
     budget_callbacks,
     build_pruner,
@@ -97,7 +98,9 @@ def _study_params(
         "n_trials": str(settings.n_trials),
         "workers": str(settings.workers),
         "seeds_per_trial": str(settings.seeds_per_trial),
-        "objective": f"mean greedy eval return of the last {settings.objective_last_k} evals",
+        "objective": OBJECTIVES[settings.objective].format(
+            k=settings.objective_last_k, episodes=cfg.trainer.test_episodes
+        ),
         "sampler": config_summary(cfg.sweep.sampler),
         "pruner": config_summary(cfg.sweep.pruner),
         "prune_after_decay": str(settings.prune_after_decay),
