@@ -32,7 +32,7 @@ from dqnlab.envs import make_vector_env
 from dqnlab.evaluation import evaluate_greedy
 
 SWEEP_PY = Path(__file__).resolve().parents[1] / "src" / "sweep.py"
-FRESH_SEED = 424_242  # far from the training seeds and the eval seeds (seed + 1,000,000)
+FRESH_SEED = 424_242  # far from the training, eval (seed + 1,000,000) and test (+ 2,000,000) seeds
 ENV_IDS = {"cartpole": "CartPole-v1", "lunarlander": "LunarLander-v3"}
 
 

@@ -12,10 +12,16 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from dqnlab.cli import CONF_DIR
 from dqnlab.errors import ConfigError
-from dqnlab.loop import EvalPoint
+from dqnlab.loop import EvalPoint, TrainResult
 from dqnlab.sweep.composition import group_choices
 from dqnlab.sweep.definitions import register_sweep_definitions
-from dqnlab.sweep.objective import PruningReporter, objective_value, prune_warmup
+from dqnlab.sweep.objective import (
+    PruningReporter,
+    last_k_mean,
+    model_return,
+    prune_warmup,
+    run_score,
+)
 from dqnlab.sweep.space import as_override, baseline, bounds, parse_space, suggest
 from dqnlab.sweep.storage import redacted, storage_url
 from dqnlab.sweep.study import SweepSettings, build_pruner
@@ -103,15 +109,35 @@ def test_values_become_hydra_overrides(path, value, override):
     assert as_override(path, value) == override
 
 
-def test_objective_is_the_mean_of_the_last_k_evaluations():
+def test_last_k_mean_is_the_mean_of_the_last_k_evaluations():
     means = [(1, 10), (2, 500), (3, 20), (4, 30)]
     evals = [EvalPoint(step, 0.0, mean, 0.0, 0.0) for step, mean in means]
-    assert objective_value(evals, 3) == pytest.approx((500 + 20 + 30) / 3)
-    assert objective_value(evals[:1], 3) == 10
-    assert math.isclose(objective_value(evals, 1), 30)
+    assert last_k_mean(evals, 3) == pytest.approx((500 + 20 + 30) / 3)
+    assert last_k_mean(evals[:1], 3) == 10
+    assert math.isclose(last_k_mean(evals, 1), 30)
 
 
-def test_pruning_reporter_reports_the_objective_so_far_and_prunes_between_warmup_and_end():
+@pytest.mark.parametrize(
+    ("objective", "test_return", "score", "kept_model_return"),
+    [
+        ("test", 250.0, 250.0, 250.0),  # the best model on unseen episodes
+        ("last_k", 250.0, (20 + 30) / 2, 250.0),  # how training ended; promotion by the test
+        ("last_k", None, (20 + 30) / 2, 500.0),  # untested: the best eval, optimistic
+    ],
+)
+def test_a_run_scores_its_test_return_or_its_last_evaluations(
+    objective, test_return, score, kept_model_return
+):
+    evals = [EvalPoint(step, 0.0, mean, 0.0, 0.0) for step, mean in [(1, 500), (2, 20), (3, 30)]]
+    result = TrainResult(evals=evals, test_return=test_return)
+    checked = SweepSettings.from_config(
+        OmegaConf.create(settings(objective=objective, objective_last_k=2))
+    )
+    assert run_score(result, checked) == pytest.approx(score)
+    assert model_return(result) == kept_model_return
+
+
+def test_pruning_reporter_reports_the_last_k_mean_so_far_and_prunes_between_warmup_and_end():
     study = optuna.create_study(
         direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1e9)
     )
@@ -125,7 +151,7 @@ def test_pruning_reporter_reports_the_objective_so_far_and_prunes_between_warmup
     assert reporter(evals) is True
     evals.append(EvalPoint(3000, 0.0, 15.0, 0.0, 0.0))
     assert reporter(evals) is False  # the trial's last eval: it completes instead
-    # Each value is what objective_value would score the run at that eval: the last 2 evals.
+    # Each value is what last_k_mean would score the run at that eval: the last 2 evals.
     assert study.trials[0].intermediate_values == {4000: 5.0, 5000: 6.0, 6000: 11.0}
 
 

@@ -27,7 +27,7 @@ from dqnlab.tracking import RunLabels
 WARMUP_ATTR = "prune_warmup_steps"  # trial attribute: the env step pruning may start at
 
 
-def objective_value(evals: Sequence[EvalPoint], last_k: int) -> float:
+def last_k_mean(evals: Sequence[EvalPoint], last_k: int) -> float:
     """Mean greedy return of the last `last_k` evaluations: one noisy eval decides nothing."""
     return statistics.fmean(e.mean for e in evals[-last_k:])
 
@@ -38,7 +38,7 @@ def run_score(result: TrainResult, settings: SweepSettings) -> float:
     if settings.objective == "test":
         assert result.test_return is not None, "checked: sweep.objective=test tests every run"
         return result.test_return
-    return objective_value(result.evals, settings.objective_last_k)
+    return last_k_mean(result.evals, settings.objective_last_k)
 
 
 def model_return(result: TrainResult) -> float:
@@ -62,7 +62,7 @@ class PruningReporter:
 
     def __call__(self, evals: Sequence[EvalPoint]) -> bool:
         step = self.step_offset + evals[-1].step
-        self.trial.report(objective_value(evals, self.last_k), step)
+        self.trial.report(last_k_mean(evals, self.last_k), step)
         return (
             evals[-1].step >= self.warmup_steps
             and step < self.trial_steps
