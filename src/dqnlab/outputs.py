@@ -27,10 +27,11 @@ def write_outputs(directory: Path, result: TrainResult, config_yaml: str, run_id
     metrics = {
         "eval_return_best": result.best_eval,
         "eval_return_final": result.final_eval,
-        "test_return": result.test_return,
         "env_steps": result.steps,
         "train_seconds": round(result.seconds, 1),
     }
+    if result.test_return is not None:  # DVC drops null metrics: leave an untested one out
+        metrics["test_return"] = result.test_return
     (directory / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     with (directory / EVAL_CURVE_FILE).open("w", newline="") as file:
         writer = csv.writer(file)
