@@ -16,9 +16,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from dqnlab.cli import CONF_DIR
-from dqnlab.loop import TrainResult
-from dqnlab.run import run
+from dqnlab.config.cli import CONF_DIR
+from dqnlab.training.loop import TrainResult
+from dqnlab.training.run import run
 
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:

@@ -27,7 +27,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from optuna.trial import FrozenTrial, TrialState
 
-from dqnlab.cli import CONF_DIR
+from dqnlab.config.cli import CONF_DIR
 from dqnlab.sweep.definitions import register_sweep_definitions
 from dqnlab.sweep.objective import WARMUP_ATTR
 from dqnlab.sweep.study import build_pruner

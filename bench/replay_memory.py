@@ -21,8 +21,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from dqnlab.replay import UniformReplayBuffer
-from dqnlab.sum_tree import SumTree
+from dqnlab.replay.buffer import UniformReplayBuffer
+from dqnlab.replay.sum_tree import SumTree
 
 MILLION = 1_000_000
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from dqnlab.replay import PrioritizedReplayBuffer, ReplayBuffer, UniformReplayBuffer
-from dqnlab.sum_tree import SumTree
+from dqnlab.replay.buffer import PrioritizedReplayBuffer, ReplayBuffer, UniformReplayBuffer
+from dqnlab.replay.sum_tree import SumTree
 
 FILL_CHUNK = 10_000  # rows per add while filling
 
@@ -28,7 +28,7 @@ FILL_CHUNK = 10_000  # rows per add while filling
 def fill(buffer: ReplayBuffer, obs_shape: tuple[int, ...], rng: np.random.Generator) -> None:
     for start in range(0, buffer.capacity, FILL_CHUNK):
         n = min(FILL_CHUNK, buffer.capacity - start)
-        obs = rng.integers(0, 256, (n, *obs_shape)).astype(buffer.obs.dtype)
+        obs = rng.integers(0, 256, (n, *obs_shape)).astype(buffer.storage.obs.dtype)
         buffer.add(
             obs,
             rng.integers(0, 4, n),

@@ -35,8 +35,8 @@ from stable_baselines3.common.env_util import make_atari_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
-from dqnlab.learner import DQNLearner
-from dqnlab.replay import UniformReplayBuffer
+from dqnlab.agent.learner import DQNLearner
+from dqnlab.replay.buffer import UniformReplayBuffer
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ import torch
 from optuna.trial import TrialState
 from pruning_replay import PRUNERS, print_replays
 
-from dqnlab.envs import make_vector_env
-from dqnlab.evaluation import evaluate_greedy
+from dqnlab.envs.factory import make_vector_env
+from dqnlab.evaluation.greedy import evaluate_greedy
 
 SWEEP_PY = Path(__file__).resolve().parents[1] / "src" / "sweep.py"
 FRESH_SEED = 424_242  # far from the training, eval (seed + 1,000,000) and test (+ 2,000,000) seeds

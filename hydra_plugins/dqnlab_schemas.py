@@ -1,5 +1,5 @@
 """Lets Hydra outside the entry scripts (DVC's `exp run -S`) find the config schemas."""
 
-from dqnlab.schema import register_schemas
+from dqnlab.config.schema import register_schemas
 
 register_schemas()

@@ -3,14 +3,15 @@
 import hydra
 from omegaconf import DictConfig
 
-from dqnlab.cli import preflight, report_config_errors
+from dqnlab.config.checks import check_compare_config
+from dqnlab.config.cli import preflight, report_config_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
 def main(cfg: DictConfig) -> None:
     """Print the experiment's runs, best first, with their metric and key params."""
-    # Loaded after preflight (dqnlab.cli).
-    from dqnlab.compare import differing_params, find_runs, ranking_table, render
+    # Loaded after preflight (dqnlab.config.cli).
+    from dqnlab.tracking.compare import differing_params, find_runs, ranking_table, render
 
     runs = report_config_errors(
         lambda: find_runs(
@@ -27,5 +28,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    preflight("compare")
+    preflight("compare", check=check_compare_config)
     main()

@@ -5,15 +5,15 @@ import os
 import hydra
 from omegaconf import DictConfig
 
-from dqnlab.cli import preflight, report_config_errors
-from dqnlab.config_checks import check_evaluate_config
+from dqnlab.config.checks import check_evaluate_config
+from dqnlab.config.cli import preflight, report_config_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     """Evaluate, print the table, log the evaluation run."""
-    # Loaded after preflight (dqnlab.cli).
-    from dqnlab.evaluation_run import evaluate
+    # Loaded after preflight (dqnlab.config.cli).
+    from dqnlab.evaluation.command import evaluate
 
     report_config_errors(lambda: evaluate(cfg))
 

@@ -6,8 +6,8 @@ import hydra
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from dqnlab.cli import CONF_DIR, preflight, report_config_errors
-from dqnlab.signals import exit_resumable_on_sigterm, workers_handle_stop_signals
+from dqnlab.checkpointing.signals import exit_resumable_on_sigterm, workers_handle_stop_signals
+from dqnlab.config.cli import CONF_DIR, preflight, report_config_errors
 from dqnlab.sweep.definitions import register_sweep_definitions
 
 register_sweep_definitions()
@@ -19,7 +19,7 @@ def main(cfg: DictConfig) -> float | None:
 
     A worker stopped by SIGTERM re-queues its trial, to resume from the trial's checkpoint.
     """
-    # Loaded after preflight (dqnlab.cli), as in prepare.
+    # Loaded after preflight (dqnlab.config.cli), as in prepare.
     from dqnlab.sweep.worker import run_worker
 
     return exit_resumable_on_sigterm(lambda: report_config_errors(lambda: run_worker(cfg)))
@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float | None:
 
 def prepare(argv: list[str]) -> None:
     """Check the sweep and create its stores, study and parent run once, before any worker."""
-    # Loaded after preflight (dqnlab.cli); the sweep is checked before torch and MLflow load.
+    # Loaded after preflight (dqnlab.config.cli); the sweep is checked before torch and MLflow load.
     from dqnlab.sweep.checks import check_sweep
 
     overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]

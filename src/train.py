@@ -3,9 +3,9 @@
 import hydra
 from omegaconf import DictConfig
 
-from dqnlab.cli import preflight, report_config_errors
-from dqnlab.config_checks import check_config
-from dqnlab.signals import exit_resumable_on_sigterm
+from dqnlab.checkpointing.signals import exit_resumable_on_sigterm
+from dqnlab.config.checks import check_config
+from dqnlab.config.cli import preflight, report_config_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -14,8 +14,8 @@ def main(cfg: DictConfig) -> float:
 
     SIGTERM (a scheduler's preemption) writes a checkpoint and exits with EXIT_RESUMABLE.
     """
-    # Loaded after preflight (dqnlab.cli).
-    from dqnlab.run import run
+    # Loaded after preflight (dqnlab.config.cli).
+    from dqnlab.training.run import run
 
     return exit_resumable_on_sigterm(lambda: report_config_errors(lambda: run(cfg).best_eval))
 

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from dqnlab.cli import CONF_DIR
+from dqnlab.config.cli import CONF_DIR
 
 ComposeFn = Callable[..., DictConfig]
 

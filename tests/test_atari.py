@@ -9,14 +9,14 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from dqnlab.atari_wrappers import fire_action
-from dqnlab.config_checks import check_config
-from dqnlab.envs import EnvSpaces, inspect_env, make_vector_env
+from dqnlab.agent.networks import NatureCNN
+from dqnlab.config.checks import check_config
+from dqnlab.envs.atari_wrappers import fire_action
+from dqnlab.envs.factory import EnvSpaces, inspect_env, make_vector_env
 from dqnlab.errors import ConfigError
-from dqnlab.evaluation import evaluate_greedy
-from dqnlab.networks import NatureCNN
-from dqnlab.playback import play_episodes
-from dqnlab.run import run
+from dqnlab.evaluation.greedy import evaluate_greedy
+from dqnlab.evaluation.playback import play_episodes
+from dqnlab.training.run import run
 
 ATARI = {"preprocessing": "atari"}
 MODES = ("vector_entry_point", "sync")  # ale-py's C++ vector env; gymnasium wrappers
@@ -245,7 +245,7 @@ def test_atari_preprocessing_needs_an_ale_id() -> None:
 def test_atari_env_options_select_the_nature_cnn(compose_config, env: str) -> None:
     cfg = compose_config(f"env={env}")
     check_config(cfg)
-    assert cfg.network._target_ == "dqnlab.networks.NatureCNN"
+    assert cfg.network._target_ == "dqnlab.agent.networks.NatureCNN"
     assert cfg.env.kwargs.preprocessing == "atari" and cfg.env.name == env
     assert cfg.agent.lr == 1e-4 and cfg.agent.batch_size == 32  # zoo
 

@@ -12,8 +12,8 @@ import mlflow
 import pytest
 from mlflow.entities import Run
 
-from dqnlab.compare import differing_params, find_runs, ranking_table, render
 from dqnlab.errors import ConfigError
+from dqnlab.tracking.compare import differing_params, find_runs, ranking_table, render
 
 COMPARE_PY = Path(__file__).resolve().parents[1] / "src" / "compare.py"
 METRIC = "eval/return_mean"

@@ -1,21 +1,29 @@
 """Every option of every config group composes and instantiates; key names are stable;
 the schemas reject unknown keys and wrong types at composition, the checks bad values."""
 
+import re
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hydra._internal.utils import _locate
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from dqnlab import cli
-from dqnlab.cli import CONF_DIR, composition_error
-from dqnlab.config_checks import check_config
-from dqnlab.envs import inspect_env
+from dqnlab.agent.learner import LOSSES, DQNLearner
+from dqnlab.agent.networks import ACTIVATIONS
+from dqnlab.config import cli
+from dqnlab.config.checks import check_config, check_targets
+from dqnlab.config.cli import CONF_DIR, composition_error
+from dqnlab.config.instantiation import MOVED_TARGETS, current_target
+from dqnlab.config.schema.rules import RULE, OneOf
+from dqnlab.config.schema.training import AgentConf, MLPNetworkConf, ScheduleExplorationConf
+from dqnlab.envs.factory import inspect_env
 from dqnlab.errors import ConfigError
-from dqnlab.learner import DQNLearner
+from dqnlab.schedules import DECAYS
 from dqnlab.sweep.definitions import register_sweep_definitions
 
 GROUPS = ("env", "network", "buffer", "exploration", "agent", "trainer", "tracking")
@@ -57,7 +65,7 @@ def test_every_option_composes_and_passes_checks(compose_config, group: str, opt
     net = instantiate(cfg.network, obs_shape=spaces.obs_shape, n_actions=spaces.n_actions)
     assert net(torch.zeros(2, *spaces.obs_shape)).shape == (2, spaces.n_actions)
     buffer = instantiate(cfg.buffer, obs_shape=spaces.obs_shape, obs_dtype=np.float32)
-    assert buffer.capacity == cfg.buffer.capacity
+    assert buffer.storage.capacity == cfg.buffer.capacity
     exploration = instantiate(cfg.exploration)
     assert list(exploration.stats(0).values()) == [cfg.exploration.start]
     learner = DQNLearner(
@@ -83,7 +91,7 @@ def test_rainbow_lite_combines_double_dueling_prioritized_and_3_step(compose_con
         cfg = compose_config("agent=rainbow_lite", f"env={env}")
         check_config(cfg)
         assert cfg.agent.double_q and cfg.network.dueling and cfg.agent.n_step == 3
-        assert cfg.buffer._target_ == "dqnlab.replay.PrioritizedReplayBuffer"
+        assert cfg.buffer._target_ == "dqnlab.replay.buffer.PrioritizedReplayBuffer"
         assert cfg.buffer.beta_steps == cfg.trainer.total_steps
         assert cfg.agent.lr == compose_config(f"env={env}").agent.lr  # the env's tuned lr
 
@@ -95,7 +103,7 @@ def test_extensions_compose_with_each_other_and_with_overrides(compose_config) -
     check_config(cfg)
     assert cfg.agent.n_step == 5  # the command line wins
     assert cfg.network.noisy and cfg.network.dueling
-    assert cfg.exploration._target_ == "dqnlab.exploration.Boltzmann"
+    assert cfg.exploration._target_ == "dqnlab.agent.exploration.Boltzmann"
 
 
 def test_interface_keys_exist(compose_config) -> None:
@@ -142,11 +150,54 @@ def test_any_gymnasium_id_works_without_code(compose_config) -> None:
         ("buffer=prioritized buffer.beta_steps=0", "buffer.beta_steps"),
         ("buffer=prioritized buffer.priority_eps=0", "buffer.priority_eps"),
         ("agent.lr=???", "agent.lr has no value"),
+        ("seed=-1", "seed=-1 is not allowed: expected an integer in [0, 4294967295]"),
+        ("network.hidden_sizes=[64,0]", "network.hidden_sizes=[64, 0] is not allowed"),
+        ("network.activation=sigmoid", "network.activation='sigmoid' is not allowed: use one"),
+        ("buffer.storage=rows", "buffer.storage='rows' is not allowed"),
+        ("exploration.decay=cosine", "exploration.decay='cosine' is not allowed"),
+        ("exploration.decay=exponential exploration.end=0", "exploration.decay=exponential"),
+        (
+            "trainer.torch_threads=0",
+            "trainer.torch_threads=0 is not allowed: expected an integer > 0 or null",
+        ),
+        ("trainer.vectorization_mode=threads", "trainer.vectorization_mode"),
+        ("tracking.flush_every_s=-1", "tracking.flush_every_s"),
+        (
+            "agent.optimizer._target_=torch.optim.Nope",
+            "agent.optimizer._target_='torch.optim.Nope' cannot be imported",
+        ),
+        (
+            "+agent.optimizer.momentum=0.9",
+            "agent.optimizer.momentum is not an argument of torch.optim.Adam",
+        ),
+        ("network._target_=dqnlab.agent.networks.Nope", "network._target_"),
+        ("+exploration.foo=1", "exploration.foo is not an argument of"),
     ],
 )
 def test_check_config_names_the_bad_key(compose_config, override: str, key: str) -> None:
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        check_config(compose_config(*override.split(" ")))
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        cfg = compose_config(*override.split(" "))
+        check_config(cfg)
+        check_targets(cfg)
+
+
+def test_every_choice_a_schema_allows_is_implemented() -> None:
+    """The schemas own the allowed names; each must have an implementation, and back."""
+    choices = {
+        spec.name: spec.metadata[RULE].options
+        for schema in (AgentConf, MLPNetworkConf, ScheduleExplorationConf)
+        for spec in fields(schema)
+        if isinstance(spec.metadata.get(RULE), OneOf)
+    }
+    assert set(choices["loss"]) == set(LOSSES)
+    assert set(choices["activation"]) == set(ACTIVATIONS)
+    assert set(choices["decay"]) == set(DECAYS)
+
+
+def test_recorded_class_paths_of_older_versions_still_build() -> None:
+    for old, new in MOVED_TARGETS.items():
+        assert current_target(old) == new
+        assert callable(_locate(new))
 
 
 def test_temperatures_above_one_are_fine_for_boltzmann_only(compose_config) -> None:

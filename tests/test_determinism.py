@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from dqnlab.checkpoint import load_checkpoint
-from dqnlab.run import run
+from dqnlab.checkpointing.files import load_checkpoint
+from dqnlab.training.run import run
 from tests.conftest import short_run_overrides
 
 EVERY_EXTENSION = ["agent=rainbow_lite", "network.noisy=true", "exploration=boltzmann"]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from dqnlab.checkpoint import load_checkpoint, save_checkpoint
-from dqnlab.env_state import capture_env_state, restore_env_state
-from dqnlab.envs import make_vector_env
-from dqnlab.seeding import restore_rng_states, rng_states, seed_everything
-from dqnlab.state_codec import decode, encode
+from dqnlab.checkpointing.env_state import capture_env_state, restore_env_state
+from dqnlab.checkpointing.files import load_checkpoint, save_checkpoint
+from dqnlab.checkpointing.state_codec import decode, encode
+from dqnlab.envs.factory import make_vector_env
+from dqnlab.training.seeding import restore_rng_states, rng_states, seed_everything
 
 
 def through_file(state: object, tmp_path: Path) -> object:

@@ -21,11 +21,11 @@ from hydra.core.global_hydra import GlobalHydra
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from dqnlab.cli import CONF_DIR
+from dqnlab.config.cli import CONF_DIR
 from dqnlab.errors import ConfigError
-from dqnlab.evaluation_run import evaluate
-from dqnlab.model_refs import load_model
-from dqnlab.run import run
+from dqnlab.evaluation.command import evaluate
+from dqnlab.evaluation.model_refs import load_model
+from dqnlab.training.run import run
 from tests.conftest import short_run_overrides
 
 SRC = Path(__file__).resolve().parents[1] / "src"

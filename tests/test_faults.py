@@ -16,8 +16,8 @@ import torch
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from dqnlab.checkpoint import load_checkpoint, non_finite_entry, save_checkpoint
-from dqnlab.run import run
+from dqnlab.checkpointing.files import load_checkpoint, non_finite_entry, save_checkpoint
+from dqnlab.training.run import run
 
 TRAIN_PY = Path(__file__).resolve().parents[1] / "src" / "train.py"
 

@@ -11,9 +11,9 @@ from gymnasium.vector import AutoresetMode
 from test_replay import save_and_load
 
 from dqnlab.errors import ConfigError
-from dqnlab.frame_replay import FrameStorage
-from dqnlab.replay import PrioritizedReplayBuffer, ReplayBuffer, UniformReplayBuffer
-from dqnlab.replay_storage import TransitionStorage
+from dqnlab.replay.buffer import PrioritizedReplayBuffer, ReplayBuffer, UniformReplayBuffer
+from dqnlab.replay.frames import FrameStorage
+from dqnlab.replay.storage import TransitionStorage
 
 FRAME = (6, 5)  # height, width: small, but frames as random as a screen's
 STACK = 4
@@ -240,8 +240,6 @@ def test_observations_that_are_not_frame_stacks_are_refused() -> None:
 def test_storage_choice_and_its_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"buffer\.capacity=30"):
         frame_buffer(30, 2, n_step=3)
-    with pytest.raises(ConfigError, match=r"buffer\.storage='frame'"):
-        frame_buffer(100, 1, storage="frame")
     for shape, dtype in [((4,), np.float32), ((96, 96, 3), np.uint8), ((4, 84, 84), np.float32)]:
         storage = UniformReplayBuffer(100, shape, dtype, storage="auto").storage
         assert isinstance(storage, TransitionStorage)

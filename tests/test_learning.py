@@ -2,7 +2,7 @@
 
 import pytest
 
-from dqnlab.run import run
+from dqnlab.training.run import run
 
 
 @pytest.mark.slow

@@ -7,12 +7,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from dqnlab.envs import make_vector_env
-from dqnlab.exploration import EpsilonGreedy
-from dqnlab.learner import DQNLearner
-from dqnlab.loop import LoopSettings, crossed, train
-from dqnlab.networks import MLPQNetwork
-from dqnlab.replay import UniformReplayBuffer
+from dqnlab.agent.exploration import EpsilonGreedy
+from dqnlab.agent.learner import DQNLearner
+from dqnlab.agent.networks import MLPQNetwork
+from dqnlab.envs.factory import make_vector_env
+from dqnlab.replay.buffer import UniformReplayBuffer
+from dqnlab.training.callbacks import Checkpointer, EpisodeRecorder, Evaluator, TrainLogger
+from dqnlab.training.loop import train
+from dqnlab.training.state import LoopSettings, Training, crossed, start_state
 
 EPISODE_CAP = 7  # time limit: truncation
 TERMINAL_AT = 5  # action 1 at exactly position 5 terminates
@@ -71,46 +73,46 @@ def run_counting_env(tmp_path: Path, num_envs: int, total_steps: int = 300, n_st
         gradient_steps=1,
         target_sync_period=20,
         tau=1.0,
-        eval_every=100,
-        log_every=50,
-        checkpoint_buffer=True,
-        checkpoint_every=100,
-        progress_every_s=60,
-        seed=0,
-        eval_seed=99,
     )
     sink = ListSink()
-    result = train(
+    exploration = EpsilonGreedy(1.0, 0.5, 100)
+    state = start_state(envs, settings, seed=0)
+    run = Training(
         envs,
-        eval_envs,
         learner,
         buffer,
-        EpsilonGreedy(1.0, 0.5, 100),
+        exploration,
         settings,
         torch.device("cpu"),
         np.random.default_rng(0),
-        sink,
-        tmp_path / "c.pt",
+        state,
     )
+    callbacks = [
+        EpisodeRecorder(sink),
+        TrainLogger(sink, every=50),
+        Evaluator(eval_envs, every=100, seed=99, epsilon=0.0, metrics=sink),
+        Checkpointer(tmp_path / "c.pt", every=100, with_buffer=True, metrics=sink, meta={}),
+    ]
+    result = train(run, callbacks)
     return result, buffer, sink
 
 
 def test_no_transition_crosses_an_autoreset_boundary(tmp_path: Path) -> None:
     for num_envs in (1, 3):
         result, buffer, _ = run_counting_env(tmp_path, num_envs)
-        obs, next_obs = buffer.obs[: len(buffer)], buffer.next_obs[: len(buffer)]
+        obs, next_obs = buffer.storage.obs[: len(buffer)], buffer.storage.next_obs[: len(buffer)]
         # Same episode, one position further: never a reset observation as next state.
         assert np.array_equal(next_obs[:, 0], obs[:, 0])
         assert np.array_equal(next_obs[:, 1], obs[:, 1] + 1)
-        assert np.array_equal(buffer.rewards[: len(buffer)], next_obs[:, 1])
+        assert np.array_equal(buffer.storage.rewards[: len(buffer)], next_obs[:, 1])
         # Terminations are flagged; truncations (time limit) are stored as non-terminal.
-        terminated = buffer.terminated[: len(buffer)].astype(bool)
+        terminated = buffer.storage.terminated[: len(buffer)].astype(bool)
         assert terminated.any() and (next_obs[terminated, 1] == TERMINAL_AT).all()
         truncated = next_obs[:, 1] == EPISODE_CAP
         assert truncated.any() and not terminated[truncated].any()
         # Every transition stored counts as one env step; dummy reset steps do not.
         assert len(buffer) == result.steps >= 300
-        assert np.allclose(buffer.discounts[: len(buffer)], GAMMA)
+        assert np.allclose(buffer.storage.discounts[: len(buffer)], GAMMA)
 
 
 def test_n_step_transitions_stay_inside_their_episode(tmp_path: Path) -> None:
@@ -118,20 +120,20 @@ def test_n_step_transitions_stay_inside_their_episode(tmp_path: Path) -> None:
     for num_envs in (1, 3):
         result, buffer, _ = run_counting_env(tmp_path, num_envs, n_step=3)
         size = len(buffer)
-        obs, next_obs = buffer.obs[:size], buffer.next_obs[:size]
+        obs, next_obs = buffer.storage.obs[:size], buffer.storage.next_obs[:size]
         k = next_obs[:, 1] - obs[:, 1]  # rewards summed: 3, fewer only at an episode end
         assert np.array_equal(next_obs[:, 0], obs[:, 0])
         assert set(k.tolist()) == {1, 2, 3}
-        ended = (next_obs[:, 1] == EPISODE_CAP) | (buffer.terminated[:size] == 1)
+        ended = (next_obs[:, 1] == EPISODE_CAP) | (buffer.storage.terminated[:size] == 1)
         assert ended[k < 3].all()
         # reward at position p is p: sum_i gamma^i (p + 1 + i) over the k rewards
         expected = [
             sum(GAMMA**i * (p + 1 + i) for i in range(int(n)))
             for p, n in zip(obs[:, 1], k, strict=True)
         ]
-        assert np.allclose(buffer.rewards[:size], expected)
-        assert np.allclose(buffer.discounts[:size], GAMMA**k)
-        terminated = buffer.terminated[:size].astype(bool)
+        assert np.allclose(buffer.storage.rewards[:size], expected)
+        assert np.allclose(buffer.storage.discounts[:size], GAMMA**k)
+        terminated = buffer.storage.terminated[:size].astype(bool)
         assert terminated.any() and (next_obs[terminated, 1] == TERMINAL_AT).all()
         truncated = next_obs[:, 1] == EPISODE_CAP
         assert truncated.any() and not terminated[truncated].any()

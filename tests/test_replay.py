@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dqnlab.nstep import NStepBuilder
-from dqnlab.replay import ReplayBuffer, ReplaySample, UniformReplayBuffer
+from dqnlab.replay.buffer import ReplayBuffer, ReplaySample, UniformReplayBuffer
+from dqnlab.replay.nstep import NStepBuilder
 
 
 def add_numbered(buffer: ReplayBuffer, start: int, count: int) -> None:
@@ -45,16 +45,16 @@ def test_add_then_sample_returns_consistent_rows() -> None:
     ids = assert_consistent(batch)
     assert ids.max() < 50  # never samples unwritten rows
     assert batch.weights is None  # uniform: no importance weights
-    assert np.array_equal(buffer.obs[batch.indices, 0], ids.numpy())
+    assert np.array_equal(buffer.storage.obs[batch.indices, 0], ids.numpy())
 
 
 def test_wraps_around_and_overwrites_oldest() -> None:
     buffer = UniformReplayBuffer(10, (1,), seed=0)
     add_numbered(buffer, 0, 7)
     add_numbered(buffer, 7, 6)  # 13 transitions into 10 slots: 0, 1, 2 are gone
-    assert len(buffer) == 10 and buffer.pos == 3
-    assert sorted(buffer.obs[:, 0].tolist()) == list(range(3, 13))
-    assert buffer.obs[:3, 0].tolist() == [10, 11, 12]
+    assert len(buffer) == 10 and buffer.storage.pos == 3
+    assert sorted(buffer.storage.obs[:, 0].tolist()) == list(range(3, 13))
+    assert buffer.storage.obs[:3, 0].tolist() == [10, 11, 12]
 
 
 def test_sampling_is_uniform_over_stored_transitions() -> None:
@@ -74,7 +74,7 @@ def test_same_seed_gives_same_batches() -> None:
 def test_discounts_are_stored_per_transition() -> None:
     buffer = UniformReplayBuffer(4, (1,), seed=0)
     add_numbered(buffer, 0, 3)
-    assert np.array_equal(buffer.discounts, np.float32([0, 0.001, 0.002, 0]))
+    assert np.array_equal(buffer.storage.discounts, np.float32([0, 0.001, 0.002, 0]))
 
 
 def test_update_priorities_is_a_no_op_that_never_reads_the_errors() -> None:
@@ -93,9 +93,11 @@ def save_and_load(state: dict, tmp_path: Path) -> dict:
 
 
 def assert_same_rows(a: ReplayBuffer, b: ReplayBuffer) -> None:
-    assert (len(a), a.pos) == (len(b), b.pos)
+    assert (len(a), a.storage.pos) == (len(b), b.storage.pos)
     for name in a.storage.FIELDS:
-        assert np.array_equal(getattr(a, name)[: len(a)], getattr(b, name)[: len(b)]), name
+        assert np.array_equal(
+            getattr(a.storage, name)[: len(a)], getattr(b.storage, name)[: len(b)]
+        ), name
 
 
 @pytest.mark.parametrize("count", [37, 130])  # part filled; wrapped around

@@ -12,8 +12,8 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from dqnlab.run import run
-from dqnlab.signals import EXIT_RESUMABLE
+from dqnlab.checkpointing.signals import EXIT_RESUMABLE
+from dqnlab.training.run import run
 
 TRAIN_PY = Path(__file__).resolve().parents[1] / "src" / "train.py"
 # Long enough (about 7 s here after the first checkpoint) that a stop signal sent up to 1.5 s
@@ -132,7 +132,7 @@ def test_a_run_that_died_while_logging_its_outcome_resumes_without_duplicate_poi
     final checkpoint finishes the run and records every point once."""
     overrides = [*SHORT_RUN, "trainer.total_steps=2000", "tracking.log_model=false"]
     with (
-        mock.patch("dqnlab.run.mlflow.log_artifact", side_effect=OSError("no space left")),
+        mock.patch("dqnlab.training.run.mlflow.log_artifact", side_effect=OSError("no space left")),
         pytest.raises(OSError),
     ):
         run(compose_config(*overrides))

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 CREATE_STORE = """
 import mlflow, sys
-from dqnlab.store_init import ensure_tracking_store
+from dqnlab.tracking.store import ensure_tracking_store
 mlflow.set_tracking_uri(sys.argv[1])
 ensure_tracking_store()
 """

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dqnlab.sum_tree import SumTree
+from dqnlab.replay.sum_tree import SumTree
 
 
 def brute_force_find(priorities: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from sweep_helpers import SWEEP_PY, TINY_CARTPOLE, load_study, run_sweep, sweep_env
 
-from dqnlab.signals import EXIT_RESUMABLE
+from dqnlab.checkpointing.signals import EXIT_RESUMABLE
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

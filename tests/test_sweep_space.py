@@ -10,9 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from dqnlab.cli import CONF_DIR
+from dqnlab.config.cli import CONF_DIR
 from dqnlab.errors import ConfigError
-from dqnlab.loop import EvalPoint, TrainResult
 from dqnlab.sweep.composition import group_choices
 from dqnlab.sweep.definitions import register_sweep_definitions
 from dqnlab.sweep.objective import (
@@ -25,6 +24,7 @@ from dqnlab.sweep.objective import (
 from dqnlab.sweep.space import as_override, baseline, bounds, parse_space, suggest
 from dqnlab.sweep.storage import redacted, storage_url
 from dqnlab.sweep.study import SweepSettings, build_pruner
+from dqnlab.training.loop import EvalPoint, TrainResult
 
 
 def space(**entries: object):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dqnlab.targets import double_q, max_q, td_target
+from dqnlab.agent.targets import double_q, max_q, td_target
 
 
 def test_td_target_matches_hand_computed_values() -> None:

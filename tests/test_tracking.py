@@ -11,10 +11,10 @@ import torch
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from dqnlab.checkpoint import load_checkpoint
-from dqnlab.envs import make_vector_env
-from dqnlab.evaluation import evaluate_greedy
-from dqnlab.run import EVAL_SEED_OFFSET, TEST_SEED_OFFSET, run
+from dqnlab.checkpointing.files import load_checkpoint
+from dqnlab.envs.factory import make_vector_env
+from dqnlab.evaluation.greedy import evaluate_greedy
+from dqnlab.training.run import EVAL_SEED_OFFSET, TEST_SEED_OFFSET, run
 from tests.conftest import short_run_overrides
 
 METRICS = (
@@ -99,7 +99,7 @@ def test_every_extension_at_once_runs_and_logs_a_deterministic_model(
     client = MlflowClient()
     found = client.get_run(result.run_id)
     assert found.info.status == "FINISHED"
-    assert found.data.params["buffer._target_"] == "dqnlab.replay.PrioritizedReplayBuffer"
+    assert found.data.params["buffer._target_"] == "dqnlab.replay.buffer.PrioritizedReplayBuffer"
     assert client.get_metric_history(result.run_id, "train/temperature")
     # A greedy episode recorded at the evaluation at step 2000, as a browser-playable video.
     (video,) = client.list_artifacts(result.run_id, "videos")

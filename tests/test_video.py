@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from dqnlab.networks import MLPQNetwork
-from dqnlab.playback import play_episodes, record_episode, render_fps
-from dqnlab.video import BROWSER_CODEC, VideoWriter, write_video
+from dqnlab.agent.networks import MLPQNetwork
+from dqnlab.evaluation.playback import play_episodes, record_episode, render_fps
+from dqnlab.evaluation.video import BROWSER_CODEC, VideoWriter, write_video
 
 
 def _frames(count: int, height: int = 48, width: int = 64) -> np.ndarray:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from dqnlab.cli import CONF_DIR
-from dqnlab.config_checks import check_config
-from dqnlab.envs import inspect_env
+from dqnlab.config.checks import check_config
+from dqnlab.config.cli import CONF_DIR
+from dqnlab.envs.factory import inspect_env
 from dqnlab.errors import ConfigError
 from dqnlab.sweep.composition import training_overrides, trial_config
 from dqnlab.sweep.space import as_override, bounds, parse_space

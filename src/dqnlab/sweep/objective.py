@@ -14,15 +14,15 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution
 
-from dqnlab.loop import EvalPoint, TrainResult
-from dqnlab.resume import CHECKPOINT_TAG, CONFIG_HASH_TAG, config_hash
-from dqnlab.run import run
-from dqnlab.signals import StopRequested, raise_if_stop_requested
+from dqnlab.checkpointing.resume import CHECKPOINT_TAG, CONFIG_HASH_TAG, config_hash
+from dqnlab.checkpointing.signals import StopRequested, raise_if_stop_requested
 from dqnlab.sweep.composition import trial_config
 from dqnlab.sweep.space import as_override, suggest
 from dqnlab.sweep.stale import RUN_ID_ATTR
 from dqnlab.sweep.study import SweepSettings
-from dqnlab.tracking import RunLabels
+from dqnlab.tracking.mlflow_run import RunLabels
+from dqnlab.training.loop import EvalPoint, TrainResult
+from dqnlab.training.run import run
 
 WARMUP_ATTR = "prune_warmup_steps"  # trial attribute: the env step pruning may start at
 

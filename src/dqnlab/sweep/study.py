@@ -13,8 +13,8 @@ from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
+from dqnlab.config.instantiation import build
 from dqnlab.errors import ConfigError
-from dqnlab.instantiation import build
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # sweep.objective: what one run of a trial scores (dqnlab.sweep.objective.run_score)

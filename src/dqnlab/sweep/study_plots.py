@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 from optuna.visualization import matplotlib as optuna_plots
 
-import dqnlab.plots  # noqa: F401  (selects the headless backend)
+import dqnlab.training.plots  # noqa: F401  (selects the headless backend)
 
 log = logging.getLogger(__name__)
 logging.getLogger("matplotlib.category").setLevel(logging.WARNING)  # one line per string axis

@@ -15,8 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
-from dqnlab.signals import defer_stop_signals
-from dqnlab.store_init import ensure_tracking_store
+from dqnlab.checkpointing.signals import defer_stop_signals
 from dqnlab.sweep.champion import ChampionPromoter
 from dqnlab.sweep.composition import group_choices, training_overrides, trial_config
 from dqnlab.sweep.objective import TrialObjective
@@ -35,7 +34,8 @@ from dqnlab.sweep.study import (
     open_study,
     space_summary,
 )
-from dqnlab.tracking import source_tags, without_passwords
+from dqnlab.tracking.mlflow_run import source_tags, without_passwords
+from dqnlab.tracking.store import ensure_tracking_store
 
 log = logging.getLogger(__name__)
 

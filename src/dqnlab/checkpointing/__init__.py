@@ -1,0 +1,1 @@
+"""Checkpoint files, the state they hold, resuming runs and stop signals."""

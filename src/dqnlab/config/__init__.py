@@ -1,0 +1,1 @@
+"""Configuration: typed schemas, value checks, instantiation, command-line helpers."""

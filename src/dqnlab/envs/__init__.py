@@ -1,0 +1,1 @@
+"""Environments: making (vector) envs from ids, Atari preprocessing."""

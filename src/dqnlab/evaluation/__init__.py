@@ -1,0 +1,1 @@
+"""Playing trained models: greedy evaluation, playback, videos, model references."""

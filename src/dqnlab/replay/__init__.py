@@ -1,0 +1,1 @@
+"""Replay buffers: storages, frame storage, n-step returns, prioritized sampling."""

@@ -1,0 +1,1 @@
+"""MLflow: the run tracker, store checks and ranked comparison of runs."""

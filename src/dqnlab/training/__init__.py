@@ -1,0 +1,1 @@
+"""A training run: its composition root, the loop, its callbacks and outputs."""
