@@ -17,8 +17,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from dqnlab.config.cli import CONF_DIR
-from dqnlab.training.loop import TrainResult
 from dqnlab.training.run import run
+from dqnlab.training.state import TrainResult
 
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:

@@ -26,6 +26,14 @@ TRAIN_CASES = [
     ("trainer.total_steps=0", "trainer.total_steps=0 is not allowed", "> 0"),
     ("trainer.test_episodes=-1", "trainer.test_episodes=-1 is not allowed", ">= 0"),
     ("device=tpu", "device='tpu' is not allowed", "'auto', 'cpu', 'cuda'"),
+    ("seed=-1", "seed=-1 is not allowed", "an integer in [0, 4294967295]"),
+    ("network.hidden_sizes=[0]", "network.hidden_sizes=[0] is not allowed", "> 0"),
+    ("trainer.torch_threads=0", "trainer.torch_threads=0 is not allowed", "> 0 or null"),
+    (
+        "agent.optimizer._target_=torch.optim.Nope",
+        "agent.optimizer._target_='torch.optim.Nope' cannot be imported",
+        "Nope",
+    ),
 ]
 
 # Run with -m: the sweep must fail before any worker, study or MLflow run exists.

@@ -24,7 +24,7 @@ from dqnlab.sweep.objective import (
 from dqnlab.sweep.space import as_override, baseline, bounds, parse_space, suggest
 from dqnlab.sweep.storage import redacted, storage_url
 from dqnlab.sweep.study import SweepSettings, build_pruner
-from dqnlab.training.loop import EvalPoint, TrainResult
+from dqnlab.training.state import EvalPoint, TrainResult
 
 
 def space(**entries: object):

@@ -21,8 +21,8 @@ from dqnlab.sweep.space import as_override, suggest
 from dqnlab.sweep.stale import RUN_ID_ATTR
 from dqnlab.sweep.study import SweepSettings
 from dqnlab.tracking.mlflow_run import RunLabels
-from dqnlab.training.loop import EvalPoint, TrainResult
 from dqnlab.training.run import run
+from dqnlab.training.state import EvalPoint, TrainResult
 
 WARMUP_ATTR = "prune_warmup_steps"  # trial attribute: the env step pruning may start at
 
