@@ -20,11 +20,13 @@ from dqnlab.config.checks import check_config, check_targets
 from dqnlab.config.cli import CONF_DIR, composition_error
 from dqnlab.config.instantiation import MOVED_TARGETS, current_target
 from dqnlab.config.schema.rules import RULE, OneOf
+from dqnlab.config.schema.sweep import SweepSettingsConf
 from dqnlab.config.schema.training import AgentConf, MLPNetworkConf, ScheduleExplorationConf
 from dqnlab.envs.factory import inspect_env
 from dqnlab.errors import ConfigError
 from dqnlab.schedules import DECAYS
 from dqnlab.sweep.definitions import register_sweep_definitions
+from dqnlab.sweep.study import OBJECTIVES
 
 GROUPS = ("env", "network", "buffer", "exploration", "agent", "trainer", "tracking")
 
@@ -185,13 +187,14 @@ def test_every_choice_a_schema_allows_is_implemented() -> None:
     """The schemas own the allowed names; each must have an implementation, and back."""
     choices = {
         spec.name: spec.metadata[RULE].options
-        for schema in (AgentConf, MLPNetworkConf, ScheduleExplorationConf)
+        for schema in (AgentConf, MLPNetworkConf, ScheduleExplorationConf, SweepSettingsConf)
         for spec in fields(schema)
         if isinstance(spec.metadata.get(RULE), OneOf)
     }
     assert set(choices["loss"]) == set(LOSSES)
     assert set(choices["activation"]) == set(ACTIVATIONS)
     assert set(choices["decay"]) == set(DECAYS)
+    assert set(choices["objective"]) == set(OBJECTIVES)
 
 
 def test_recorded_class_paths_of_older_versions_still_build() -> None:

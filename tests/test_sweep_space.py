@@ -204,7 +204,10 @@ def test_prune_warmup_is_the_later_of_the_decay_and_prune_after_steps(
         ({"grace_period": 30}, "sweep.grace_period=30 is not allowed"),
         ({"study_name": ""}, "sweep.study_name=''"),
         ({"enqueue_baseline": "yes"}, "sweep.enqueue_baseline='yes'"),
-        ({"objective": "final"}, "sweep.objective='final' is not allowed: expected one of test"),
+        (
+            {"objective": "final"},
+            "sweep.objective='final' is not allowed: use one of ['test', 'last_k']",
+        ),
     ],
 )
 def test_bad_sweep_settings_are_refused(changes, message):

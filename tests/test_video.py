@@ -1,5 +1,6 @@
 """Episode videos: files that read back with OpenCV, and recorded episodes that match play."""
 
+from contextlib import closing
 from pathlib import Path
 
 import cv2
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from dqnlab.agent.networks import MLPQNetwork
-from dqnlab.evaluation.playback import play_episodes, record_episode, render_fps
+from dqnlab.evaluation.playback import make_env, play_episode, play_episodes, render_fps
 from dqnlab.evaluation.video import BROWSER_CODEC, VideoWriter, write_video
 
 
@@ -55,16 +56,20 @@ def test_the_writer_refuses_frames_it_would_drop_silently(tmp_path: Path) -> Non
         write_video(_frames(0), tmp_path / "empty.mp4")
 
 
-def test_record_episode_gives_the_frames_and_return_of_the_played_episode(tmp_path: Path) -> None:
+def test_play_episode_gives_the_frames_and_return_of_the_played_episode(tmp_path: Path) -> None:
     torch.manual_seed(0)
     q_net = MLPQNetwork((4,), 2, hidden_sizes=(16,)).train()
     device = torch.device("cpu")
     played = play_episodes(q_net, "CartPole-v1", {}, [3], 0.0, device)
-    frames, episode_return = record_episode(q_net, "CartPole-v1", {}, 3, 0.0, device, 1000)
-    assert episode_return == played.returns[0]
-    assert frames.shape == (played.lengths[0] + 1, 400, 600, 3) and frames.dtype == np.uint8
-    assert q_net.training  # put back in the mode the training loop had it in
-    capped, capped_return = record_episode(q_net, "CartPole-v1", {}, 3, 0.0, device, 4)
+    frames: list[np.ndarray] = []
+    with closing(make_env("CartPole-v1", {}, render=True)) as env:
+        episode_return, length = play_episode(q_net, env, 3, 0.0, device, frames.append)
+        assert (episode_return, length) == (played.returns[0], played.lengths[0])
+        assert q_net.training  # put back in the mode the training loop had it in
+        capped: list[np.ndarray] = []
+        capped_return, _ = play_episode(q_net, env, 3, 0.0, device, capped.append, 4)
+    assert len(frames) == length + 1 and frames[0].shape == (400, 600, 3)
+    assert frames[0].dtype == np.uint8
     assert len(capped) == 4 and capped_return == episode_return  # played to the end anyway
-    write_video(frames, tmp_path / "episode.mp4", render_fps("CartPole-v1", {}))
+    write_video(np.stack(frames), tmp_path / "episode.mp4", render_fps("CartPole-v1", {}))
     assert len(_read_back(tmp_path / "episode.mp4")[1]) == len(frames)

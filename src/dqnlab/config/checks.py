@@ -64,10 +64,14 @@ def check_rules(node: DictConfig, schema: type, prefix: str = "") -> None:
             if is_dataclass(child):
                 check_rules(value, child, f"{key}.")
         rule = spec.metadata.get(RULE)
-        if rule is None or (value is None and _nullable(spec.type)):
+        if value is None and _nullable(spec.type):
+            continue
+        if _base_type(spec.type) is bool and not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not allowed: expected true or false")
+        if rule is None:
             continue
         items = list(value) if isinstance(value, ListConfig) else [value]
-        if not all(rule.allows(item) for item in items):
+        if not all(_allows(rule, item, _base_type(spec.type)) for item in items):
             raise ConfigError(f"{key}={_plain(value)!r} is not allowed: {_expected(rule, spec)}")
 
 
@@ -108,9 +112,16 @@ def _target_nodes(node: DictConfig, prefix: str = "") -> list[tuple[str, DictCon
     return found
 
 
+def _allows(rule: Rule, item: Any, base_type: Any) -> bool:
+    """The rule allows the item, and an integer key holds an integer (a config composed
+    without its schema, such as a sweep section read back from a study, is not typed)."""
+    integer = base_type is int and (isinstance(item, bool) or not isinstance(item, int))
+    return not integer and rule.allows(item)
+
+
 def _expected(rule: Rule, spec: Any) -> str:
     if isinstance(rule, OneOf):
-        return f"use one of {rule.shown()}"
+        return f"use one of {rule.shown()}" if rule.options else f"expected {rule.pattern_shown}"
     integer = _base_type(spec.type) is int
     return f"expected {rule.describe(integer)}" + (" or null" if _nullable(spec.type) else "")
 

@@ -68,29 +68,6 @@ def play_episodes(
     return Episodes(np.array(seeds), np.array(returns), np.array(lengths, dtype=np.int64))
 
 
-def record_episode(
-    q_net: nn.Module,
-    env_id: str,
-    env_kwargs: Mapping[str, Any],
-    seed: int,
-    epsilon: float,
-    device: torch.device,
-    max_frames: int,
-) -> tuple[np.ndarray, float]:
-    """Play one episode; return its first `max_frames` frames, (T, H, W, 3) uint8, and its return.
-
-    The episode is played to its end (the return is the whole episode's); frames past
-    `max_frames` are not rendered, which bounds memory (a LunarLander frame is 0.7 MB).
-    Write them with `write_video(frames, path, render_fps(env_id, env_kwargs))` (evaluation.video).
-    """
-    frames: list[np.ndarray] = []
-    with closing(make_env(env_id, env_kwargs, render=True)) as env:
-        episode_return, _ = play_episode(
-            q_net, env, seed, epsilon, device, frames.append, max_frames
-        )
-    return np.stack(frames), episode_return
-
-
 @torch.no_grad()
 def play_episode(
     q_net: nn.Module,

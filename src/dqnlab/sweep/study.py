@@ -2,9 +2,7 @@
 
 import json
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any
 
 import optuna
@@ -13,7 +11,9 @@ from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
+from dqnlab.config.checks import check_rules
 from dqnlab.config.instantiation import build
+from dqnlab.config.schema.sweep import SweepSettingsConf
 from dqnlab.errors import ConfigError
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -46,45 +46,14 @@ class SweepSettings:
 
     @classmethod
     def from_config(cls, sweep: DictConfig) -> "SweepSettings":
+        check_rules(sweep, SweepSettingsConf, "sweep.")
         values = {name: sweep[name] for name in cls.__dataclass_fields__}
-        for name, (ok, allowed) in SETTING_RULES.items():
-            if not ok(values[name]):
-                value = values[name]
-                raise ConfigError(f"sweep.{name}={value!r} is not allowed: expected {allowed}")
         if values["grace_period"] <= values["heartbeat_interval"]:
             raise ConfigError(
                 f"sweep.grace_period={values['grace_period']} is not allowed: expected more "
                 f"than sweep.heartbeat_interval={values['heartbeat_interval']}"
             )
         return cls(**values)
-
-
-def _int_at_least(low: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "study_name": (lambda v: isinstance(v, str) and bool(v), "a non-empty name"),
-    "registered_model": (lambda v: isinstance(v, str) and bool(v), "a non-empty name"),
-    **{
-        name: (_int_at_least(1), "an integer >= 1")
-        for name in (
-            "n_trials",
-            "workers",
-            "seeds_per_trial",
-            "objective_last_k",
-            "heartbeat_interval",
-            "grace_period",
-        )
-    },
-    **{name: (_int_at_least(0), "an integer >= 0") for name in ("max_retry", "prune_after_steps")},
-    "enqueue_baseline": (lambda v: isinstance(v, bool), "true or false"),
-    "objective": (lambda v: v in OBJECTIVES, f"one of {', '.join(OBJECTIVES)}"),
-    "prune_after_decay": (
-        lambda v: isinstance(v, Real) and not isinstance(v, bool) and 0 <= v <= 1,
-        "a number in [0, 1]",
-    ),
-}
 
 
 def build_sampler(node: DictConfig, worker: int) -> optuna.samplers.BaseSampler:

@@ -7,7 +7,9 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import mlflow
 import numpy as np
 import torch
@@ -18,6 +20,7 @@ from dqnlab.agent.learner import DQNLearner
 from dqnlab.checkpointing.resume import (
     CHECKPOINT_TAG,
     CONFIG_HASH_TAG,
+    ResumePoint,
     config_hash,
     find_resume_point,
 )
@@ -38,6 +41,7 @@ from dqnlab.tracking.mlflow_run import (
 )
 from dqnlab.training.artifacts import EvalArtifacts, greedy_video
 from dqnlab.training.callbacks import (
+    Callback,
     Checkpointer,
     EpisodeRecorder,
     Evaluator,
@@ -103,7 +107,6 @@ def run(
     settings = _loop_settings(cfg)
 
     labels = labels or RunLabels()
-    started = datetime.now()
     mode, trainer = cfg.trainer.vectorization_mode, cfg.trainer
     with (
         closing(
@@ -113,23 +116,7 @@ def run(
             make_vector_env(cfg.env.id, trainer.eval_episodes, mode, env_kwargs, training=False)
         ) as eval_envs,
         defer_stop_signals(signal.SIGINT, signal.SIGTERM),
-        tracked_run(
-            tracking_uri=cfg.tracking.uri,
-            experiment=cfg.tracking.experiment,
-            run_name=labels.name or f"{cfg.env.name}-s{cfg.seed}-{started:%Y%m%d-%H%M%S}",
-            params={
-                key: without_passwords(value)
-                for key, value in flatten(OmegaConf.to_container(cfg, resolve=True)).items()
-            },
-            tags=source_tags(overrides)
-            | {"env.id": cfg.env.id, "seed": str(cfg.seed), CONFIG_HASH_TAG: config_hash(cfg)}
-            | dict(labels.tags),
-            description=f"DQN on {cfg.env.id}, seed {cfg.seed}"
-            + (f", overrides: {without_passwords(' '.join(overrides))}" if overrides else ""),
-            flush_every_s=cfg.tracking.flush_every_s,
-            parent_run_id=labels.parent_run_id,
-            resume_run_id=resume.run_id if resume is not None else None,
-        ) as tracker,
+        tracked_run(**_run_record(cfg, labels, overrides, resume)) as tracker,
     ):
         if labels.on_start is not None:
             labels.on_start(tracker.run_id)
@@ -138,6 +125,7 @@ def run(
             checkpoint = Path(cfg.trainer.checkpoint_dir) / tracker.run_id / "checkpoint.pt"
             mlflow.log_text(without_passwords(config_yaml), "config.yaml")
             mlflow.set_tag(CHECKPOINT_TAG, str(checkpoint.resolve()))
+            state = start_state(envs, settings, cfg.seed)
         else:
             checkpoint = resume.path
             log.info(
@@ -146,9 +134,6 @@ def run(
                 checkpoint,
                 resume.checkpoint["step"],
             )
-        if resume is None:
-            state = start_state(envs, settings, cfg.seed)
-        else:
             state, rng = restore_loop(
                 resume.checkpoint, learner, buffer, envs, settings.learning_starts, cfg.seed
             )
@@ -159,32 +144,9 @@ def run(
             tracker,
             {"config": config_yaml, "run_id": tracker.run_id},
         )
-        eval_seed = cfg.seed + EVAL_SEED_OFFSET
-        record_video = greedy_video(
-            learner.q_net, cfg.env.id, env_kwargs, eval_seed, device, trainer.eval_epsilon
+        callbacks = _callbacks(
+            cfg, learner, eval_envs, env_kwargs, device, tracker, checkpointer, on_eval
         )
-        callbacks = [
-            StopOnSignal(checkpointer),
-            EpisodeRecorder(tracker),
-            TrainLogger(tracker, trainer.log_every),
-            Evaluator(
-                eval_envs,
-                trainer.eval_every,
-                eval_seed,
-                trainer.eval_epsilon,
-                tracker,
-                should_stop=on_eval,
-                after_eval=EvalArtifacts(
-                    f"DQN on {cfg.env.id} (seed {cfg.seed})",
-                    cfg.tracking.plots_every_s,
-                    trainer.video_every,
-                    record_video,
-                ),
-            ),
-            checkpointer,
-            ProgressLog(trainer.progress_every_s),
-            FlushMetrics(tracker),
-        ]
         training = Training(envs, learner, buffer, exploration, settings, device, rng, state)
         result = train(training, callbacks)
         result.run_id = tracker.run_id
@@ -195,6 +157,70 @@ def run(
         if cfg.trainer.output_dir is not None:
             write_outputs(Path(cfg.trainer.output_dir), result, config_yaml, tracker.run_id)
     return result
+
+
+def _run_record(
+    cfg: DictConfig, labels: RunLabels, overrides: list[str], resume: ResumePoint | None
+) -> dict[str, Any]:
+    """What `tracked_run` records for this run: its name, params, tags and links."""
+    started = datetime.now()
+    return {
+        "tracking_uri": cfg.tracking.uri,
+        "experiment": cfg.tracking.experiment,
+        "run_name": labels.name or f"{cfg.env.name}-s{cfg.seed}-{started:%Y%m%d-%H%M%S}",
+        "params": {
+            key: without_passwords(value)
+            for key, value in flatten(OmegaConf.to_container(cfg, resolve=True)).items()
+        },
+        "tags": source_tags(overrides)
+        | {"env.id": cfg.env.id, "seed": str(cfg.seed), CONFIG_HASH_TAG: config_hash(cfg)}
+        | dict(labels.tags),
+        "description": f"DQN on {cfg.env.id}, seed {cfg.seed}"
+        + (f", overrides: {without_passwords(' '.join(overrides))}" if overrides else ""),
+        "flush_every_s": cfg.tracking.flush_every_s,
+        "parent_run_id": labels.parent_run_id,
+        "resume_run_id": resume.run_id if resume is not None else None,
+    }
+
+
+def _callbacks(
+    cfg: DictConfig,
+    learner: DQNLearner,
+    eval_envs: gym.vector.VectorEnv,
+    env_kwargs: dict,
+    device: torch.device,
+    tracker: RunTracker,
+    checkpointer: Checkpointer,
+    on_eval: Callable[[Sequence[EvalPoint]], bool] | None,
+) -> list[Callback]:
+    """Everything the loop does besides the algorithm, in the order it is done each step."""
+    trainer = cfg.trainer
+    eval_seed = cfg.seed + EVAL_SEED_OFFSET
+    record_video = greedy_video(
+        learner.q_net, cfg.env.id, env_kwargs, eval_seed, device, trainer.eval_epsilon
+    )
+    return [
+        StopOnSignal(checkpointer),
+        EpisodeRecorder(tracker),
+        TrainLogger(tracker, trainer.log_every),
+        Evaluator(
+            eval_envs,
+            trainer.eval_every,
+            eval_seed,
+            trainer.eval_epsilon,
+            tracker,
+            should_stop=on_eval,
+            after_eval=EvalArtifacts(
+                f"DQN on {cfg.env.id} (seed {cfg.seed})",
+                cfg.tracking.plots_every_s,
+                trainer.video_every,
+                record_video,
+            ),
+        ),
+        checkpointer,
+        ProgressLog(trainer.progress_every_s),
+        FlushMetrics(tracker),
+    ]
 
 
 def _build_learner(cfg: DictConfig, spaces: EnvSpaces, device: torch.device) -> DQNLearner:

@@ -5,26 +5,27 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from dqnlab.config.schema.rules import one_of, ranged
 from dqnlab.config.schema.training import TrainConfig
 
 
 @dataclass
 class SweepSettingsConf:
-    """The `sweep` section; ranges and the storage URL are checked when the sweep opens."""
+    """The `sweep` section; the storage URL is checked when the sweep opens."""
 
-    study_name: str = MISSING
+    study_name: str = one_of(pattern=".+", shown="a non-empty name")
     storage: str = MISSING
-    registered_model: str = MISSING
-    n_trials: int = MISSING
-    workers: int = MISSING
-    seeds_per_trial: int = MISSING
-    objective: str = MISSING
-    objective_last_k: int = MISSING
-    prune_after_decay: float = MISSING
-    prune_after_steps: int = MISSING
-    heartbeat_interval: int = MISSING
-    grace_period: int = MISSING
-    max_retry: int = MISSING
+    registered_model: str = one_of(pattern=".+", shown="a non-empty name")
+    n_trials: int = ranged(ge=1)
+    workers: int = ranged(ge=1)
+    seeds_per_trial: int = ranged(ge=1)
+    objective: str = one_of("test", "last_k")  # dqnlab.sweep.study.OBJECTIVES
+    objective_last_k: int = ranged(ge=1)
+    prune_after_decay: float = ranged(ge=0, le=1)
+    prune_after_steps: int = ranged(ge=0)
+    heartbeat_interval: int = ranged(ge=1)
+    grace_period: int = ranged(ge=1)  # and more than heartbeat_interval (SweepSettings)
+    max_retry: int = ranged(ge=0)
     enqueue_baseline: bool = MISSING
     space: dict[str, Any] = field(default_factory=dict)  # parsed by dqnlab.sweep.space
     sampler: Any = MISSING  # typed by the sampler option's schema
