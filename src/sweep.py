@@ -6,7 +6,7 @@ import hydra
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from dqnlab.checkpointing.signals import exit_resumable_on_sigterm, workers_handle_stop_signals
+from dqnlab.checkpointing.signals import exit_resumable, workers_handle_stop_signals
 from dqnlab.config.cli import CONF_DIR, preflight, report_config_errors
 from dqnlab.sweep.definitions import register_sweep_definitions
 
@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> float | None:
     # Loaded after preflight (dqnlab.config.cli), as in prepare.
     from dqnlab.sweep.worker import run_worker
 
-    return exit_resumable_on_sigterm(lambda: report_config_errors(lambda: run_worker(cfg)))
+    return exit_resumable(lambda: report_config_errors(lambda: run_worker(cfg)))
 
 
 def prepare(argv: list[str]) -> None:

@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from dqnlab.checkpointing.signals import exit_resumable_on_sigterm
+from dqnlab.checkpointing.signals import exit_resumable
 from dqnlab.config.checks import check_config
 from dqnlab.config.cli import preflight, report_config_errors
 
@@ -17,7 +17,7 @@ def main(cfg: DictConfig) -> float:
     # Loaded after preflight (dqnlab.config.cli).
     from dqnlab.training.run import run
 
-    return exit_resumable_on_sigterm(lambda: report_config_errors(lambda: run(cfg).best_eval))
+    return exit_resumable(lambda: report_config_errors(lambda: run(cfg).best_eval))
 
 
 if __name__ == "__main__":

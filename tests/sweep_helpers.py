@@ -47,8 +47,14 @@ def run_sweep(workdir: Path, *args: str, timeout: float = 300) -> subprocess.Com
     )
 
 
-def load_study(workdir: Path, name: str = "dqn-cartpole") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{workdir / 'optuna.db'}")
+def load_study(
+    workdir: Path, name: str = "dqn-cartpole", storage: str | None = None
+) -> optuna.Study:
+    """The study of a sweep run in `workdir` (its optuna.db unless `storage` says else)."""
+    storage = storage or f"sqlite:///{workdir / 'optuna.db'}"
+    return optuna.load_study(
+        study_name=name, storage=storage.replace("postgresql://", "postgresql+psycopg://")
+    )
 
 
 LOCK_ERROR = "database is locked"
@@ -102,13 +108,22 @@ class TrialBudget:
         )
 
 
-def audit_sweep(workdir: Path, n_trials: int, workers: int, budget: TrialBudget) -> list[str]:
+def audit_sweep(
+    workdir: Path,
+    n_trials: int,
+    workers: int,
+    budget: TrialBudget,
+    study_name: str = "dqn-cartpole",
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+) -> list[str]:
     """What a finished sweep in `workdir` got wrong; empty when every trial ran exactly once.
 
     Checked: the budget (at most workers - 1 trials over it), every trial COMPLETE, one
-    FINISHED MLflow child run per trial and no other run, and each run's metric points.
+    FINISHED MLflow child run per trial and no other run in the study's experiment, and
+    each run's metric points. The stores default to the files in `workdir`.
     """
-    study = load_study(workdir)
+    study = load_study(workdir, study_name, storage)
     numbers = [t.number for t in study.trials]
     problems = []
     if not n_trials <= len(numbers) <= n_trials + workers - 1:
@@ -116,9 +131,9 @@ def audit_sweep(workdir: Path, n_trials: int, workers: int, budget: TrialBudget)
     complete = optuna.trial.TrialState.COMPLETE
     problems += [f"trial {t.number} is {t.state.name}" for t in study.trials if t.state != complete]
 
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri or f"sqlite:///{workdir / 'mlflow.db'}")
     parent_id = study.user_attrs["mlflow_parent_run_id"]
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    runs = client.search_runs([client.get_run(parent_id).info.experiment_id])
     children = [r for r in runs if r.info.run_id != parent_id]
     parent_status = client.get_run(parent_id).info.status
     if parent_status != "FINISHED":

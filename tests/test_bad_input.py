@@ -90,6 +90,8 @@ EVALUATE_CASES = [
     ("model=nosuch/model.pt epsilon=1.5", "epsilon=1.5 is not allowed", "probability in [0, 1]"),
 ]
 
+DOWN = "tracking.uri=http://dqn:***@127.0.0.1:9 does not answer"
+
 COMPARE_CASES = [
     ("limit=abc", "limit='abc' is not allowed", "an integer or null"),
     ("experiment=nosuch", "no MLflow store at sqlite:///", "tracking.uri"),
@@ -111,6 +113,16 @@ CASES = [
         "trainer.resume=0123456789abcdef",
         "no MLflow store at sqlite:///",
         "tracking.uri",
+    ),
+    # A tracking server that does not answer (nothing listens on port 9): refused in seconds.
+    *(
+        (script, f"{args} tracking.uri=http://dqn:secret@127.0.0.1:9", DOWN, "mlflow server")
+        for script, args in [
+            ("train.py", "seed=1"),
+            ("sweep.py", "-m sweep=cartpole"),
+            ("evaluate.py", "model=runs:/0123456789abcdef0123456789abcdef/best_model"),
+            ("compare.py", "experiment=dqn-cartpole"),
+        ]
     ),
 ]
 

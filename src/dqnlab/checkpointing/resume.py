@@ -19,7 +19,15 @@ from dqnlab.tracking.store import local_store_missing, require_existing_store
 log = logging.getLogger(__name__)
 
 # Keys that may differ between the processes of one run: they do not change what it learns.
-RUNTIME_KEYS = ("device", "trainer.torch_threads", "trainer.progress_every_s", "trainer.resume")
+# Settings of this process, not of the run: a resumed run takes them from the command line
+# (and older runs, recorded before a key existed, get it).
+RUNTIME_KEYS = (
+    "device",
+    "trainer.torch_threads",
+    "trainer.progress_every_s",
+    "trainer.resume",
+    "tracking.outage_limit_s",
+)
 CONFIG_HASH_TAG = "dqnlab.config_hash"
 CHECKPOINT_TAG = "dqnlab.checkpoint"
 

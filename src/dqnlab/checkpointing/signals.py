@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from dqnlab.errors import ResumableError
+
 T = TypeVar("T")
 
 EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped by SIGTERM after a checkpoint; resume the run
@@ -23,19 +25,23 @@ class StopRequested(KeyboardInterrupt):
         self.signum = signum
 
 
-def exit_resumable_on_sigterm(task: Callable[[], T]) -> T:
-    """Run `task`; a SIGTERM that stopped it (after its checkpoint) exits with EXIT_RESUMABLE."""
+def exit_resumable(task: Callable[[], T]) -> T:
+    """Run `task`; if SIGTERM or a ResumableError stopped it (after its checkpoint), say how
+    to continue and exit with EXIT_RESUMABLE."""
     try:
         return task()
     except StopRequested as stop:
         if stop.signum != signal.SIGTERM:
             raise
-        print(
-            f"stopped by SIGTERM after a checkpoint: run the same command again with "
-            f"trainer.resume=auto (or the run id) to continue (exit {EXIT_RESUMABLE})",
-            file=sys.stderr,
-        )
-        sys.exit(EXIT_RESUMABLE)
+        reason = "stopped by SIGTERM after a checkpoint"
+    except ResumableError as exc:
+        reason = f"error: {exc}"
+    print(
+        f"{reason}: run the same command again with trainer.resume=auto (or the run id) "
+        f"to continue (exit {EXIT_RESUMABLE})",
+        file=sys.stderr,
+    )
+    sys.exit(EXIT_RESUMABLE)
 
 
 def stop_pending() -> bool:

@@ -20,6 +20,7 @@ from omegaconf.errors import (
 from dqnlab.config.schema import register_schemas
 from dqnlab.config.schema.describe import expected, field_type, schema_keys
 from dqnlab.errors import ConfigError
+from dqnlab.tracking.server import check_server
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
@@ -32,14 +33,16 @@ ConfigCheck = Callable[[DictConfig], None]  # raises ConfigError on a bad value
 def composition_error(
     config_name: str, overrides: Sequence[str], check: ConfigCheck | None = None
 ) -> str | None:
-    """Compose `overrides` the way Hydra will, then `check` the result; describe the first
-    problem in one line."""
+    """Compose `overrides` the way Hydra will, `check` the result, and check that its
+    tracking server (if it names one) answers; describe the first problem in one line."""
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name, overrides=list(overrides))
             if check is not None:
                 check(cfg)
+            if "tracking" in cfg:
+                check_server(cfg.tracking.uri)
             return None
     except ConfigError as exc:
         return str(exc)

@@ -4,6 +4,7 @@
 then they are the options of `dqnlab.envs.atari`, which builds the Atari envs.
 """
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +31,19 @@ class EnvSpaces:
 
 
 def inspect_env(env_id: str, env_kwargs: Mapping[str, Any]) -> EnvSpaces:
-    """Check that `env_id` exists and has discrete actions and a Box observation."""
+    """Check that `env_id` exists and has discrete actions and a Box observation.
+
+    `module:Env-v0` (gymnasium's form) imports `module` first, which registers the env.
+    """
+    module, _, name = env_id.rpartition(":")
     try:
-        gym.spec(env_id)
+        if module:
+            importlib.import_module(module)
+        gym.spec(name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"env.id={env_id!r}: module {module!r} cannot be imported: {exc}"
+        ) from None
     except gym.error.Error as exc:
         raise ConfigError(
             f"env.id={env_id!r} is not a registered gymnasium environment "

@@ -16,6 +16,7 @@ from dqnlab.sweep.composition import training_overrides, trial_config
 from dqnlab.sweep.space import as_override, bounds, parse_space
 from dqnlab.sweep.storage import check_reachable, storage_url
 from dqnlab.sweep.study import SweepSettings, build_pruner, build_sampler
+from dqnlab.tracking.server import check_server
 
 _ABSENT = object()
 
@@ -35,6 +36,7 @@ def check_sweep(cfg: DictConfig, overrides: Sequence[str]) -> None:
     build_pruner(cfg.sweep.pruner)
     check_space(cfg, overrides)
     check_reachable(settings.storage)
+    check_server(cfg.tracking.uri)
 
 
 def check_space(cfg: DictConfig, overrides: Sequence[str]) -> None:

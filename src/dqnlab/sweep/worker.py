@@ -39,6 +39,9 @@ from dqnlab.tracking.store import ensure_tracking_store
 
 log = logging.getLogger(__name__)
 
+# Hydra launchers that start all workers on one machine with the same GPUs visible.
+SHARED_GPU_LAUNCHERS = ("basic", "joblib", "submitit_local")
+
 
 @dataclass
 class OpenSweep:
@@ -49,7 +52,13 @@ class OpenSweep:
     objective: TrialObjective
 
 
-def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: int) -> OpenSweep:
+def open_sweep(
+    cfg: DictConfig,
+    overrides: Sequence[str],
+    worker: int,
+    workers: int,
+    launcher: str = "basic",
+) -> OpenSweep:
     """Join (or create) the study and its parent MLflow run.
 
     Its own checks (settings, sampler, pruner, storage) run before the first write; run
@@ -83,7 +92,7 @@ def open_sweep(cfg: DictConfig, overrides: Sequence[str], worker: int, workers: 
         source_tags(list(overrides)),
         without_passwords(OmegaConf.to_yaml(cfg, resolve=True)),
     )
-    pinned = _worker_overrides(cfg, worker, workers)
+    pinned = _worker_overrides(cfg, worker, workers, launcher)
     objective = TrialObjective(base, pinned, space, settings, parent_run_id)
     return OpenSweep(settings, study, objective)
 
@@ -109,14 +118,15 @@ def _study_params(
     }
 
 
-def _worker_overrides(cfg: DictConfig, worker: int, workers: int) -> list[str]:
-    """Pin a GPU by worker index when several are visible; share the CPU cores among workers."""
+def _worker_overrides(cfg: DictConfig, worker: int, workers: int, launcher: str) -> list[str]:
+    """Pin a GPU by worker index when the launcher shows every worker the same GPUs (SLURM
+    and Ray give each worker its own: CUDA_VISIBLE_DEVICES); share the CPU cores."""
     pinned = []
     gpus = torch.cuda.device_count() if cfg.device in ("auto", "cuda") else 0
-    if gpus > 1:
+    if gpus > 1 and launcher in SHARED_GPU_LAUNCHERS:
         pinned.append(f"device=cuda:{worker % gpus}")
-    if cfg.trainer.torch_threads is None:
-        cores = len(os.sched_getaffinity(0))
+    if cfg.trainer.torch_threads is None and launcher in SHARED_GPU_LAUNCHERS:
+        cores = len(os.sched_getaffinity(0))  # a SLURM job sees only its own cores
         pinned.append(f"trainer.torch_threads={max(1, cores // workers)}")
     return pinned
 
@@ -140,6 +150,7 @@ def run_worker(cfg: DictConfig) -> float | None:
                 list(hydra_cfg.overrides.task),
                 cfg.worker,
                 cfg.sweep.workers if launched else 1,
+                hydra_cfg.runtime.choices.get("hydra/launcher", "basic"),
             )
             return _pull_trials(sweep, cfg.worker)
     except KeyboardInterrupt:

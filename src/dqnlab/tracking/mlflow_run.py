@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,13 +13,19 @@ from typing import Any
 
 import mlflow
 from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from requests import RequestException
 
+from dqnlab.errors import ResumableError
+from dqnlab.tracking.server import bound_server_requests, is_server
 from dqnlab.tracking.store import ensure_tracking_store
 
 log = logging.getLogger(__name__)
 
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
+# What a tracking server that went away raises (after MLflow's bounded retries).
+SERVER_ERRORS = (MlflowException, RequestException, OSError)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
 
 
@@ -28,11 +34,20 @@ def without_passwords(text: str) -> str:
     return _URL_PASSWORD.sub(r"\g<head>***@", text)
 
 
+class TrackingUnavailable(ResumableError):
+    """The tracking server stayed away longer than `tracking.outage_limit_s`."""
+
+
 class RunTracker:
     """Buffers metrics in memory and sends them with `log_batch` every few seconds.
 
     One blocking call per env step would cost more than the step itself on a local
     SQLite store (about 230 points/s); batches of 1,000 points reach about 12,000 points/s.
+
+    A tracking server that does not answer does not stop training: its points stay queued
+    and are sent at the next flush (sending a point twice records it once: MLflow keeps one
+    copy of identical points), and checkpoints carry them (`unsent`). After
+    `outage_limit_s` without an answer, `gave_up` turns True and the run should end.
     """
 
     def __init__(
@@ -40,13 +55,16 @@ class RunTracker:
         run_id: str,
         flush_every_s: float = 10.0,
         logged_through: Mapping[str, int] | None = None,
+        outage_limit_s: float | None = None,
     ) -> None:
         self.run_id = run_id
         self.client = MlflowClient()
         self.flush_every_s = flush_every_s
         self.logged_through = dict(logged_through or {})
+        self.outage_limit_s = outage_limit_s  # None: a local store, whose errors are raised
         self._pending: list[Metric] = []
         self._last_flush = time.monotonic()
+        self._down_since: float | None = None
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         """Queue one value per metric name at env step `step`.
@@ -61,18 +79,71 @@ class RunTracker:
             if step > self.logged_through.get(key, -1)
         ]
 
+    def requeue(self, points: Sequence[Sequence[Any]]) -> None:
+        """Queue points a checkpoint carried unsent, (key, value, timestamp, step) each,
+        but those the store already holds."""
+        self._pending += [
+            Metric(str(key), float(value), int(stamp), int(step))
+            for key, value, stamp, step in points
+            if step > self.logged_through.get(key, -1)
+        ]
+
+    @property
+    def unsent(self) -> list[tuple[str, float, int, int]]:
+        """The queued points, (key, value, timestamp, step) each: what a checkpoint keeps."""
+        return [(m.key, m.value, m.timestamp, m.step) for m in self._pending]
+
+    @property
+    def gave_up(self) -> bool:
+        """Whether the server has been away longer than the outage limit."""
+        return (
+            self._down_since is not None
+            and self.outage_limit_s is not None
+            and time.monotonic() - self._down_since > self.outage_limit_s
+        )
+
     def maybe_flush(self) -> None:
         """Send queued metrics if the last send is older than `flush_every_s`."""
         if time.monotonic() - self._last_flush >= self.flush_every_s:
             self.flush()
 
+    def drain(self, retry_every_s: float = 5.0) -> None:
+        """Send every queued metric, waiting for a server that is away (the end of a run:
+        its artifacts go next); after the outage limit, raise TrackingUnavailable."""
+        self.flush()
+        while self._down_since is not None:
+            if self.gave_up:
+                raise TrackingUnavailable(
+                    f"the tracking server did not answer for {self.outage_limit_s:.0f} s "
+                    "(tracking.outage_limit_s) at the end of the run; its checkpoint keeps "
+                    f"{len(self._pending)} metric points not yet sent"
+                )
+            time.sleep(retry_every_s)
+            self.flush()
+
     def flush(self) -> None:
-        """Send every queued metric now."""
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), MAX_METRICS_PER_BATCH):
-            batch = pending[start : start + MAX_METRICS_PER_BATCH]
-            self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+        """Send every queued metric now; while a server is away, keep them for later."""
         self._last_flush = time.monotonic()
+        try:
+            while self._pending:
+                batch = self._pending[:MAX_METRICS_PER_BATCH]
+                self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+                del self._pending[: len(batch)]
+        except SERVER_ERRORS as exc:
+            if self.outage_limit_s is None:
+                raise
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning(
+                    "tracking server not answering (%s); metrics are kept and sent when it "
+                    "is back (giving up after %.0f s)",
+                    " ".join(str(exc).split())[:200],
+                    self.outage_limit_s,
+                )
+            return
+        if self._down_since is not None:
+            log.warning("tracking server back after %.0f s", time.monotonic() - self._down_since)
+            self._down_since = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +213,7 @@ def tracked_run(
     tags: Mapping[str, str],
     description: str,
     flush_every_s: float,
+    outage_limit_s: float | None = None,
     parent_run_id: str | None = None,
     resume_run_id: str | None = None,
 ) -> Iterator[RunTracker]:
@@ -150,11 +222,17 @@ def tracked_run(
     Metrics already queued are sent before the status is set, so a failed run keeps them.
     `parent_run_id` nests the run under a run of another process (a sweep's study run).
     `resume_run_id` reopens that run instead: its params and tags stay as recorded.
+    A tracking server may be away for up to `outage_limit_s` during the run (RunTracker);
+    None: every failed request raises.
     """
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
+    server = is_server(mlflow.get_tracking_uri())
+    if server:
+        bound_server_requests()
     ensure_tracking_store()
     mlflow.set_experiment(experiment)
+    limit = outage_limit_s if server else None  # a local store's errors are raised
     if resume_run_id is None:
         run = mlflow.start_run(
             run_name=run_name,
@@ -162,27 +240,39 @@ def tracked_run(
             description=description,
             parent_run_id=parent_run_id,
         )
-        tracker = RunTracker(run.info.run_id, flush_every_s)
+        tracker = RunTracker(run.info.run_id, flush_every_s, outage_limit_s=limit)
     else:
         run = mlflow.start_run(run_id=resume_run_id, tags=dict(tags))
         logged = last_logged_steps(MlflowClient(), resume_run_id)
-        tracker = RunTracker(resume_run_id, flush_every_s, logged)
-    status = "FAILED"
+        tracker = RunTracker(resume_run_id, flush_every_s, logged, limit)
+    status, end_tags = "FAILED", {}
     try:
         if resume_run_id is None:
             mlflow.log_params(dict(params))
         yield tracker
         status = "FINISHED"
     except KeyboardInterrupt as stop:
-        status = "KILLED"
-        mlflow.set_tag("stopped_by", str(stop) or "SIGINT")
+        status, end_tags = "KILLED", {"stopped_by": str(stop) or "SIGINT"}
         raise
     except BaseException as exc:
-        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
+        end_tags = {"error": f"{type(exc).__name__}: {exc}"[:5000]}
         raise
     finally:
+        _end_run(tracker, status, end_tags, server)
+
+
+def _end_run(tracker: RunTracker, status: str, tags: Mapping[str, str], server: bool) -> None:
+    """Send what is queued, tag why the run ended, set its status. A server that is away
+    leaves the run RUNNING (its checkpoint holds the unsent points: resume it later)."""
+    try:
         try:
             tracker.flush()
+            if tags:
+                mlflow.set_tags(dict(tags))
         finally:
             mlflow.end_run(status)
-            log.info("MLflow run %s ended %s", run.info.run_id, status)
+        log.info("MLflow run %s ended %s", tracker.run_id, status)
+    except SERVER_ERRORS as exc:
+        if not server:
+            raise
+        log.error("MLflow run %s not closed: the tracking server is away (%s)", tracker.run_id, exc)

@@ -1,5 +1,6 @@
 """What training logs to its MLflow run at evaluations besides metrics: figures and videos."""
 
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -14,8 +15,12 @@ from torch import nn
 
 from dqnlab.evaluation.playback import make_env, play_episode, render_fps
 from dqnlab.evaluation.video import VideoWriter
+from dqnlab.tracking.mlflow_run import SERVER_ERRORS
+from dqnlab.tracking.server import is_server
 from dqnlab.training.loop import TrainResult
 from dqnlab.training.plots import diagnostics, learning_curve
+
+log = logging.getLogger(__name__)
 
 Recorder = Callable[[Path], None]  # writes a video of one greedy episode to the given path
 
@@ -66,6 +71,15 @@ class EvalArtifacts:
         self.last_video_step = 0
 
     def __call__(self, result: TrainResult, last: bool) -> None:
+        try:
+            self._log(result, last)
+        except SERVER_ERRORS as exc:
+            if not is_server(mlflow.get_tracking_uri()):
+                raise
+            # A figure is redrawn at the next evaluation; this video is not recorded.
+            log.warning("figures or video of step %d not logged: %s", result.evals[-1].step, exc)
+
+    def _log(self, result: TrainResult, last: bool) -> None:
         step = result.evals[-1].step
         now = time.perf_counter()
         if last or now - self.last_plot >= self.plots_every_s:

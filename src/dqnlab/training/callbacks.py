@@ -19,6 +19,7 @@ from dqnlab.agent.learner import UpdateStats
 from dqnlab.checkpointing.files import save_checkpoint
 from dqnlab.checkpointing.signals import raise_if_stop_requested, stop_pending
 from dqnlab.evaluation.greedy import evaluate_greedy
+from dqnlab.tracking.mlflow_run import TrackingUnavailable
 from dqnlab.training.state import EvalPoint, Training, TrainResult, loop_checkpoint
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ class MetricSink(Protocol):
     def maybe_flush(self) -> None: ...
 
     def flush(self) -> None: ...
+
+    @property
+    def unsent(self) -> list[tuple[str, float, int, int]]: ...
+
+    @property
+    def gave_up(self) -> bool: ...
 
 
 class Callback:
@@ -68,7 +75,11 @@ class Checkpointer(Callback):
 
     def save(self, run: Training) -> None:
         self.metrics.flush()
-        save_checkpoint(loop_checkpoint(run, self.with_buffer) | dict(self.meta), self.path)
+        # Points a tracking server did not take yet travel with the checkpoint.
+        unsent = {"unsent_metrics": self.metrics.unsent}
+        save_checkpoint(
+            loop_checkpoint(run, self.with_buffer) | dict(self.meta) | unsent, self.path
+        )
 
     def on_step_end(self, run: Training, before: int, info: dict[str, Any]) -> None:
         if run.crossed(before, self.every) or run.done:
@@ -224,10 +235,18 @@ class ProgressLog(Callback):
 
 
 class FlushMetrics(Callback):
-    """Sends buffered metric points when the sink's flush period has passed."""
+    """Sends buffered metric points when the sink's flush period has passed; when the
+    tracking server has been away too long, checkpoints and ends the run (resumable)."""
 
-    def __init__(self, metrics: MetricSink) -> None:
-        self.metrics = metrics
+    def __init__(self, metrics: MetricSink, checkpointer: Checkpointer) -> None:
+        self.metrics, self.checkpointer = metrics, checkpointer
 
     def on_step_end(self, run: Training, before: int, info: dict[str, Any]) -> None:
         self.metrics.maybe_flush()
+        if self.metrics.gave_up:
+            self.checkpointer.save(run)
+            raise TrackingUnavailable(
+                f"the tracking server did not answer for tracking.outage_limit_s; the run "
+                f"stopped at step {run.state.step} after its checkpoint, which keeps "
+                f"{len(self.metrics.unsent)} metric points not yet sent"
+            )

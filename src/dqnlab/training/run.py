@@ -27,7 +27,7 @@ from dqnlab.checkpointing.resume import (
 from dqnlab.checkpointing.signals import defer_stop_signals
 from dqnlab.config.checks import check_config, check_targets
 from dqnlab.config.instantiation import build
-from dqnlab.device import resolve_device
+from dqnlab.device import device_tags, resolve_device
 from dqnlab.envs.factory import EnvSpaces, inspect_env, make_vector_env
 from dqnlab.evaluation.greedy import evaluate_greedy
 from dqnlab.schedules import DecaySchedule
@@ -116,7 +116,7 @@ def run(
             make_vector_env(cfg.env.id, trainer.eval_episodes, mode, env_kwargs, training=False)
         ) as eval_envs,
         defer_stop_signals(signal.SIGINT, signal.SIGTERM),
-        tracked_run(**_run_record(cfg, labels, overrides, resume)) as tracker,
+        tracked_run(**_run_record(cfg, labels, overrides, resume, device)) as tracker,
     ):
         if labels.on_start is not None:
             labels.on_start(tracker.run_id)
@@ -134,6 +134,7 @@ def run(
                 checkpoint,
                 resume.checkpoint["step"],
             )
+            tracker.requeue(resume.checkpoint.get("unsent_metrics", ()))
             state, rng = restore_loop(
                 resume.checkpoint, learner, buffer, envs, settings.learning_starts, cfg.seed
             )
@@ -160,7 +161,11 @@ def run(
 
 
 def _run_record(
-    cfg: DictConfig, labels: RunLabels, overrides: list[str], resume: ResumePoint | None
+    cfg: DictConfig,
+    labels: RunLabels,
+    overrides: list[str],
+    resume: ResumePoint | None,
+    device: torch.device,
 ) -> dict[str, Any]:
     """What `tracked_run` records for this run: its name, params, tags and links."""
     started = datetime.now()
@@ -174,10 +179,12 @@ def _run_record(
         },
         "tags": source_tags(overrides)
         | {"env.id": cfg.env.id, "seed": str(cfg.seed), CONFIG_HASH_TAG: config_hash(cfg)}
+        | device_tags(device)
         | dict(labels.tags),
         "description": f"DQN on {cfg.env.id}, seed {cfg.seed}"
         + (f", overrides: {without_passwords(' '.join(overrides))}" if overrides else ""),
         "flush_every_s": cfg.tracking.flush_every_s,
+        "outage_limit_s": cfg.tracking.outage_limit_s,
         "parent_run_id": labels.parent_run_id,
         "resume_run_id": resume.run_id if resume is not None else None,
     }
@@ -219,7 +226,7 @@ def _callbacks(
         ),
         checkpointer,
         ProgressLog(trainer.progress_every_s),
-        FlushMetrics(tracker),
+        FlushMetrics(tracker, checkpointer),
     ]
 
 
@@ -310,7 +317,7 @@ def _log_outcome(
     if result.test_return is not None:
         summary["test/return_mean"] = result.test_return
     tracker.log_metrics(summary, step=result.steps)
-    tracker.flush()
+    tracker.drain()
     mlflow.log_artifact(str(checkpoint), "checkpoints")
     if not cfg.tracking.log_model or best is None:
         return None

@@ -150,3 +150,4 @@ class TrackingConf:
     log_model: bool = MISSING
     flush_every_s: float = ranged(ge=0, noun="a number of seconds")
     plots_every_s: float = ranged(ge=0, noun="a number of seconds")
+    outage_limit_s: float = ranged(ge=0, noun="a number of seconds")
