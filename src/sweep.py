@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from dqnlab.checkpointing.signals import exit_resumable, workers_handle_stop_signals
 from dqnlab.config.cli import CONF_DIR, preflight, report_config_errors
 from dqnlab.sweep.definitions import register_sweep_definitions
+from dqnlab.sweep.launchers import check_launcher
 
 register_sweep_definitions()
 
@@ -26,10 +27,12 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def prepare(argv: list[str]) -> None:
-    """Check the sweep and create its stores, study and parent run once, before any worker."""
+    """Check the sweep and its launcher, then create its stores, study and parent run once,
+    before any worker."""
     # Loaded after preflight (dqnlab.config.cli); the sweep is checked before torch and MLflow load.
     from dqnlab.sweep.checks import check_sweep
 
+    report_config_errors(lambda: check_launcher(argv))
     overrides = [a for a in argv if not a.startswith("-") and not a.startswith("hydra")]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("sweep", overrides=overrides)

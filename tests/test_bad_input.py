@@ -78,6 +78,12 @@ SWEEP_CASES = [
     ("sweep.workers=two", "sweep.workers='two' is not allowed", "expected an integer"),
     ("agent.lr=abc", "agent.lr='abc' is not allowed", "expected a number"),
     ("agent.lr=0.001", "agent.lr is both set on the command line and searched", "drop one"),
+    ("hydra/launcher=nosuch", "hydra/launcher=nosuch is not an option", "submitit_slurm, ray"),
+    (
+        "hydra/launcher=ray hydra.launcher.address=127.0.0.1:9",
+        "hydra.launcher.address=127.0.0.1:9 does not answer",
+        "ray start --head",
+    ),
 ]
 
 # Model references and evaluation settings: refused before any MLflow store is opened.

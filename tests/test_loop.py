@@ -48,6 +48,8 @@ gym.register("CountingEnv-v0", entry_point=CountingEnv, max_episode_steps=EPISOD
 class ListSink:
     def __init__(self) -> None:
         self.points: list[tuple[str, float, int]] = []
+        self.unsent: list[tuple[str, float, int, int]] = []  # everything is kept at once
+        self.gave_up = False
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         self.points += [(k, float(v), step) for k, v in metrics.items()]

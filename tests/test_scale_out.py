@@ -2,7 +2,9 @@
 study on PostgreSQL, one MLflow server (PostgreSQL backend, artifacts proxied to an S3
 stand-in). Every server is real and on loopback, started once per test session."""
 
+import importlib.util
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,11 +16,21 @@ import mlflow
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
-from servers import MlflowServer, Postgres, mlflow_server, postgres_cluster, s3_stand_in
-from sweep_helpers import SWEEP_PY, TrialBudget, audit_sweep, metric_problems
+from servers import (
+    MlflowServer,
+    Postgres,
+    free_port,
+    mlflow_server,
+    postgres_cluster,
+    s3_stand_in,
+)
+from sweep_helpers import SWEEP_PY, TrialBudget, audit_sweep, metric_problems, run_sweep
+
+from dqnlab.errors import ConfigError
+from dqnlab.sweep.launchers import check_launcher
 
 EVALUATE_PY = SWEEP_PY.parent / "evaluate.py"
-BUDGET = TrialBudget(total_steps=1200, eval_every=600, log_every=200)
+BUDGET = TrialBudget(total_steps=800, eval_every=400, log_every=200)
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL")
 
 
@@ -64,7 +76,7 @@ def sweep_command(stack: Stack, name: str, *args: str) -> list[str]:
         f"sweep.storage={stack.postgres.create_database(name)}",
         f"tracking.uri={stack.mlflow.url}",
         "trainer.test_episodes=2",
-        "sweep.n_trials=3",
+        "sweep.n_trials=2",
         "sweep.workers=2",
         "sweep.heartbeat_interval=2",
         "sweep.grace_period=6",
@@ -83,7 +95,7 @@ def test_submitit_workers_fill_a_postgres_study_and_log_through_one_mlflow_serve
     )
     assert done.returncode == 0, done.stderr[-3000:]
     storage = stack.postgres.url(name)
-    assert audit_sweep(tmp_path, 3, 2, BUDGET, name, storage, stack.mlflow.url) == []
+    assert audit_sweep(tmp_path, 2, 2, BUDGET, name, storage, stack.mlflow.url) == []
     assert not list(tmp_path.glob("*.db")) and not (tmp_path / "mlruns").exists()
 
     mlflow.set_tracking_uri(stack.mlflow.url)
@@ -165,3 +177,56 @@ def wait_for_points(client: MlflowClient, key: str, training: subprocess.Popen) 
             return runs[0].info.run_id
         time.sleep(0.5)
     pytest.fail(f"training exited {training.returncode} before logging {key}")
+
+
+def test_a_launcher_that_is_not_installed_names_its_extra(monkeypatch: pytest.MonkeyPatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "ray" else real_find_spec(name)
+    )
+    with pytest.raises(ConfigError, match=re.escape("pip install -e '.[ray]'")):
+        check_launcher(["sweep=cartpole", "hydra/launcher=ray"])
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local Ray cluster with two logical GPUs (CPU training: Ray only sets each worker's
+    CUDA_VISIBLE_DEVICES); yields its head's address."""
+    ray = Path(sys.executable).parent / "ray"
+    if not ray.exists():
+        pytest.skip("Ray is not installed (pip install -e '.[ray]')")
+    env = os.environ | {"RAY_TMPDIR": str(tmp_path_factory.mktemp("ray"))}
+    port = free_port()
+    start = [str(ray), "start", "--head", f"--port={port}", "--num-gpus=2", "--num-cpus=2"]
+    options = ["--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run([*start, *options], env=env, check=True, capture_output=True, timeout=300)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_ray_workers_each_get_their_own_gpu_and_fill_one_study(
+    tmp_path: Path, ray_head: str
+) -> None:
+    """Relative store paths resolve in the launch directory, as with the other launchers."""
+    done = run_sweep(
+        tmp_path,
+        "-m",
+        "hydra/launcher=ray",
+        f"hydra.launcher.address={ray_head}",
+        *BUDGET.overrides(),
+        "sweep.n_trials=2",
+        "sweep.workers=2",
+        "trainer.torch_threads=1",
+        "device=cpu",
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert audit_sweep(tmp_path, 2, 2, BUDGET) == []
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.`optuna.trial` != ''"
+    )
+    seen = sorted(run.data.tags["cuda_visible_devices"] for run in runs)
+    assert seen == ["0", "1"]  # one GPU each, as Ray assigned them

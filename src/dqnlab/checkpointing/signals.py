@@ -5,7 +5,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from dqnlab.errors import ResumableError
@@ -15,6 +16,8 @@ T = TypeVar("T")
 EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped by SIGTERM after a checkpoint; resume the run
 
 _requested: list[int] = []  # signals received while deferred, oldest first
+# Launchers whose workers are not this process's children (Ray tasks) pass stops on here.
+_stop_forwarders: list[Callable[[int], None]] = []
 
 
 class StopRequested(KeyboardInterrupt):
@@ -114,6 +117,8 @@ class workers_handle_stop_signals:
         if signum == signal.SIGTERM:
             for worker in multiprocessing.active_children():
                 os.kill(worker.pid, signal.SIGTERM)
+        for forward in _stop_forwarders:
+            forward(signum)
         name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
         print(f"{name}: workers are closing their trials ({name} again to stop now)", flush=True)
 
@@ -126,3 +131,14 @@ class workers_handle_stop_signals:
         if self.signum is None:
             return None
         return EXIT_RESUMABLE if self.signum == signal.SIGTERM else 130
+
+
+@contextmanager
+def forwarding_stop_signals(forward: Callable[[int], None]) -> Iterator[None]:
+    """While active, a stop signal the launching process gets (workers_handle_stop_signals)
+    is also passed to `forward(signum)`: a launcher whose workers run elsewhere stops them."""
+    _stop_forwarders.append(forward)
+    try:
+        yield
+    finally:
+        _stop_forwarders.remove(forward)
