@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from dqnlab.checkpointing.signals import exit_resumable, workers_handle_stop_signals
 from dqnlab.config.cli import CONF_DIR, preflight, report_config_errors
 from dqnlab.sweep.definitions import register_sweep_definitions
-from dqnlab.sweep.launchers import check_launcher
+from dqnlab.sweep.launchers import check_launcher, with_launcher_defaults
 
 register_sweep_definitions()
 
@@ -43,6 +43,7 @@ def prepare(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = with_launcher_defaults(sys.argv[1:])  # what Hydra's main then reads
     argv = [a for a in sys.argv[1:] if a not in ("-m", "--multirun")]
     preflight("sweep", argv)
     prepare(argv)

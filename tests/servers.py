@@ -1,6 +1,7 @@
 """Real servers on loopback for the scale-out tests: PostgreSQL, an S3 stand-in (moto) and
 `mlflow server`, each started by the test session and stopped after it."""
 
+import contextlib
 import glob
 import os
 import shutil
@@ -180,3 +181,90 @@ def mlflow_server(backend: str, artifacts: str, env: dict[str, str] | None = Non
         yield server
     finally:
         server.stop()
+
+
+SLURM_CONF = """\
+ClusterName=dqnlab-test
+SlurmctldHost={host}(127.0.0.1)
+SlurmctldPort={ctld_port}
+SlurmdPort={d_port}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation={root}/ctld
+SlurmdSpoolDir={root}/d
+SlurmctldPidFile={root}/slurmctld.pid
+SlurmdPidFile={root}/slurmd.pid
+SlurmctldLogFile={root}/slurmctld.log
+SlurmdLogFile={root}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+MpiDefault=none
+NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN
+PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+"""
+
+
+@contextmanager
+def slurm_cluster() -> Iterator[dict[str, str]]:
+    """A one-node SLURM cluster (Debian's slurm-wlm) on loopback, its state in a temp dir;
+    yields the environment its clients (sbatch, squeue) need: SLURM_CONF."""
+    daemons = [shutil.which(name) for name in ("slurmctld", "slurmd", "munged")]
+    if not all(daemons) or os.geteuid() != 0:
+        pytest.skip("a one-node SLURM cluster needs slurm-wlm and munge, and root (.ci/run)")
+    root = Path(tempfile.mkdtemp(prefix="dqnlab-slurm-"))
+    (root / "ctld").mkdir()
+    (root / "d").mkdir()
+    conf = root / "slurm.conf"
+    conf.write_text(
+        SLURM_CONF.format(
+            host=socket.gethostname(),
+            ctld_port=free_port(),
+            d_port=free_port(),
+            root=root,
+            cpus=os.cpu_count(),
+        )
+    )
+    env = os.environ | {"SLURM_CONF": str(conf)}
+    _start_munge()
+    try:
+        for daemon in ("slurmctld", "slurmd"):
+            subprocess.run([daemon, "-f", str(conf)], env=env, check=True, timeout=60)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while _node_state(env) != "idle":
+            if time.monotonic() > deadline:
+                pytest.fail(f"the SLURM node never became idle:\n{_tail(root / 'slurmctld.log')}")
+            time.sleep(0.3)
+        yield {"SLURM_CONF": str(conf)}
+    finally:
+        subprocess.run(["scancel", "--full", "--user=root"], env=env, capture_output=True)
+        for pid_file in ("slurmd.pid", "slurmctld.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int((root / pid_file).read_text()), signal.SIGTERM)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _start_munge() -> None:
+    """munged, which SLURM authenticates with, unless it runs already."""
+    if subprocess.run(["pgrep", "-x", "munged"], capture_output=True).returncode == 0:
+        return
+    Path("/run/munge").mkdir(parents=True, exist_ok=True)
+    shutil.chown("/run/munge", "munge", "munge")
+    if not Path("/etc/munge/munge.key").is_file():
+        subprocess.run(["runuser", "-u", "munge", "--", "mungekey"], check=True)
+    subprocess.run(["runuser", "-u", "munge", "--", "munged"], check=True, timeout=60)
+
+
+def _node_state(env: dict[str, str]) -> str:
+    done = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def _tail(path: Path) -> str:
+    return path.read_text()[-3000:] if path.exists() else f"(no {path})"

@@ -35,12 +35,14 @@ def sweep_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def run_sweep(workdir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the sweep command in `workdir`; stdout and stderr captured."""
+def run_sweep(
+    workdir: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the sweep command in `workdir` (with `env` added); stdout and stderr captured."""
     return subprocess.run(
         [sys.executable, str(SWEEP_PY), *args],
         cwd=workdir,
-        env=sweep_env(workdir),
+        env=sweep_env(workdir) | (env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,

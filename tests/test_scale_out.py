@@ -5,8 +5,10 @@ stand-in). Every server is real and on loopback, started once per test session."
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from servers import (
     mlflow_server,
     postgres_cluster,
     s3_stand_in,
+    slurm_cluster,
 )
 from sweep_helpers import SWEEP_PY, TrialBudget, audit_sweep, metric_problems, run_sweep
 
@@ -189,21 +192,27 @@ def test_a_launcher_that_is_not_installed_names_its_extra(monkeypatch: pytest.Mo
 
 
 @pytest.fixture(scope="session")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def ray_head() -> Iterator[str]:
     """A local Ray cluster with two logical GPUs (CPU training: Ray only sets each worker's
     CUDA_VISIBLE_DEVICES); yields its head's address."""
     ray = Path(sys.executable).parent / "ray"
     if not ray.exists():
         pytest.skip("Ray is not installed (pip install -e '.[ray]')")
-    env = os.environ | {"RAY_TMPDIR": str(tmp_path_factory.mktemp("ray"))}
+    # A short folder: Ray's socket paths under it must fit in 107 characters.
+    root = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    env = os.environ | {"RAY_TMPDIR": root}
     port = free_port()
     start = [str(ray), "start", "--head", f"--port={port}", "--num-gpus=2", "--num-cpus=2"]
     options = ["--include-dashboard=false", "--disable-usage-stats"]
-    subprocess.run([*start, *options], env=env, check=True, capture_output=True, timeout=300)
+    started = subprocess.run(
+        [*start, *options], env=env, capture_output=True, text=True, timeout=300
+    )
     try:
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_ray_workers_each_get_their_own_gpu_and_fill_one_study(
@@ -230,3 +239,26 @@ def test_ray_workers_each_get_their_own_gpu_and_fill_one_study(
     )
     seen = sorted(run.data.tags["cuda_visible_devices"] for run in runs)
     assert seen == ["0", "1"]  # one GPU each, as Ray assigned them
+
+
+def test_a_slurm_job_array_runs_the_workers(tmp_path: Path) -> None:
+    """One array job of sweep.workers tasks through a real (one-node) SLURM cluster."""
+    with slurm_cluster() as slurm_env:
+        done = run_sweep(
+            tmp_path,
+            "-m",
+            "hydra/launcher=submitit_slurm",
+            "hydra.launcher.gpus_per_task=null",  # the test cluster has no GPU
+            "hydra.launcher.cpus_per_task=1",
+            *BUDGET.overrides(),
+            "sweep.n_trials=2",
+            "sweep.workers=2",
+            "trainer.torch_threads=1",
+            "device=cpu",
+            timeout=600,
+            env=slurm_env,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert audit_sweep(tmp_path, 2, 2, BUDGET) == []
+    logs = list((tmp_path / "multirun").rglob("*_log.out"))
+    assert len(logs) == 2  # two tasks of one array job

@@ -7,13 +7,16 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dqnlab.errors import ResumableError
 
 T = TypeVar("T")
 
 EXIT_RESUMABLE = 75  # EX_TEMPFAIL: stopped by SIGTERM after a checkpoint; resume the run
+# A scheduler's stop, to continue later: SIGTERM (preemption), SIGUSR2 (submitit on SLURM,
+# ahead of the job's time limit).
+RESUMABLE_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
 
 _requested: list[int] = []  # signals received while deferred, oldest first
 # Launchers whose workers are not this process's children (Ray tasks) pass stops on here.
@@ -34,9 +37,9 @@ def exit_resumable(task: Callable[[], T]) -> T:
     try:
         return task()
     except StopRequested as stop:
-        if stop.signum != signal.SIGTERM:
+        if stop.signum not in RESUMABLE_SIGNALS:
             raise
-        reason = "stopped by SIGTERM after a checkpoint"
+        reason = f"stopped by {signal.Signals(stop.signum).name} after a checkpoint"
     except ResumableError as exc:
         reason = f"error: {exc}"
     print(
@@ -75,6 +78,10 @@ class defer_stop_signals:
     def __init__(self, *signums: signal.Signals, restore: bool = True) -> None:
         self.signums = signums
         self.restore = restore
+
+    def handler_before(self, signum: int) -> Any:
+        """The handler `signum` had before this block (submitit's, say)."""
+        return self._previous.get(signum)
 
     def __enter__(self) -> None:
         self._previous = {}

@@ -18,6 +18,23 @@ LAUNCHERS = {
     "ray": ("ray", "ray"),
 }
 CONNECT_TIMEOUT_S = 5
+# Settings of ours for the submitit launchers, unless the command line sets them: each
+# worker runs for the whole sweep, so the plugin's 60-minute time limit would kill it.
+LAUNCHER_DEFAULTS = {
+    "submitit_slurm": {
+        # 48 h per job; ahead of it, submitit requeues the job (SIGUSR2, signal_delay_s
+        # before the limit: the worker checkpoints and re-queues its trial first), at most
+        # max_num_timeout times. Clusters with a shorter MaxTime need a smaller value.
+        "timeout_min": "2880",
+        "max_num_timeout": "20",
+        "signal_delay_s": "300",
+        "gpus_per_task": "1",  # Slurm sets each worker's CUDA_VISIBLE_DEVICES
+        "cpus_per_task": "2",
+        # A preempted job (SIGTERM: the worker checkpoints and re-queues its trial) comes back.
+        "additional_parameters.requeue": "true",
+    },
+    "submitit_local": {"timeout_min": "10080"},  # a week
+}
 
 
 def check_launcher(argv: Sequence[str]) -> None:
@@ -65,6 +82,23 @@ def _local_head() -> str | None:
     """The address `ray start --head` on this machine wrote down, if any."""
     root = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
     return root.read_text().strip() or None if root.is_file() else None
+
+
+def with_launcher_defaults(argv: Sequence[str]) -> list[str]:
+    """`argv` with `hydra.launcher.<key>=<value>` after the launcher's choice for each of
+    LAUNCHER_DEFAULTS of that launcher that `argv` does not set."""
+    choice = _last_value(argv, "hydra/launcher")
+    if choice not in LAUNCHER_DEFAULTS:
+        return list(argv)
+    given = {arg.split("=", 1)[0].lstrip("+~") for arg in argv}
+    added = [
+        # `+` adds a key to a dict the launcher's schema leaves open (additional_parameters).
+        f"{'+' * ('.' in key)}hydra.launcher.{key}={value}"
+        for key, value in LAUNCHER_DEFAULTS[choice].items()
+        if f"hydra.launcher.{key}" not in given
+    ]
+    at = max(i for i, arg in enumerate(argv) if arg.startswith("hydra/launcher=")) + 1
+    return [*argv[:at], *added, *argv[at:]]
 
 
 def _last_value(argv: Sequence[str], key: str) -> str | None:

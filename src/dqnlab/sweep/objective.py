@@ -1,7 +1,6 @@
 """One trial: compose its training config, train it on one or more seeds, score it."""
 
 import os
-import signal
 import socket
 import statistics
 from collections.abc import Sequence
@@ -15,7 +14,11 @@ from omegaconf import DictConfig
 from optuna.distributions import BaseDistribution
 
 from dqnlab.checkpointing.resume import CHECKPOINT_TAG, CONFIG_HASH_TAG, config_hash
-from dqnlab.checkpointing.signals import StopRequested, raise_if_stop_requested
+from dqnlab.checkpointing.signals import (
+    RESUMABLE_SIGNALS,
+    StopRequested,
+    raise_if_stop_requested,
+)
 from dqnlab.sweep.composition import trial_config
 from dqnlab.sweep.space import as_override, suggest
 from dqnlab.sweep.stale import RUN_ID_ATTR
@@ -101,7 +104,7 @@ class TrialObjective:
                     _tag_runs(results, {"optuna.state": "PRUNED"})
                     raise optuna.TrialPruned(f"pruned at seed index {index}")
         except StopRequested as stop:
-            if stop.signum == signal.SIGTERM:  # preempted: run it again, from its checkpoint
+            if stop.signum in RESUMABLE_SIGNALS:  # preempted: run it again, from its checkpoint
                 trial.study.enqueue_trial(trial.params, user_attrs=trial.user_attrs)
             raise
         except (optuna.TrialPruned, KeyboardInterrupt):

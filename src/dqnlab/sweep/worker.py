@@ -3,8 +3,10 @@
 import logging
 import os
 import signal
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import mlflow
 import optuna
@@ -15,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
-from dqnlab.checkpointing.signals import defer_stop_signals
+from dqnlab.checkpointing.signals import EXIT_RESUMABLE, defer_stop_signals
 from dqnlab.sweep.champion import ChampionPromoter
 from dqnlab.sweep.composition import group_choices, training_overrides, trial_config
 from dqnlab.sweep.objective import TrialObjective
@@ -134,7 +136,9 @@ def _worker_overrides(cfg: DictConfig, worker: int, workers: int, launcher: str)
 def run_worker(cfg: DictConfig) -> float | None:
     """Hydra's task for `src/sweep.py`: one worker (several under `-m`); the best value so far.
 
-    Ctrl-C and SIGTERM are deferred to safe points (each training step, each trial start).
+    Ctrl-C and SIGTERM are deferred to safe points (each training step, each trial start),
+    and so is the SIGUSR2 submitit sends a SLURM job ahead of its time limit: the worker
+    re-queues its trial as after SIGTERM, then lets submitit requeue the job.
     Under a launcher, a worker stopped that way closes its trial and runs and returns:
     raising would make joblib kill the other workers in the middle of their own clean-up,
     and so would a worker that finished its job dying of a late signal: under a launcher the
@@ -143,8 +147,11 @@ def run_worker(cfg: DictConfig) -> float | None:
     """
     hydra_cfg = HydraConfig.get()
     launched = hydra_cfg.mode == RunMode.MULTIRUN
+    timed_by_submitit = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+    stop_signals = (signal.SIGINT, signal.SIGTERM, *([signal.SIGUSR2] if timed_by_submitit else []))
+    deferred = defer_stop_signals(*stop_signals, restore=not launched)
     try:
-        with defer_stop_signals(signal.SIGINT, signal.SIGTERM, restore=not launched):
+        with deferred:
             sweep = open_sweep(
                 cfg,
                 list(hydra_cfg.overrides.task),
@@ -153,10 +160,12 @@ def run_worker(cfg: DictConfig) -> float | None:
                 hydra_cfg.runtime.choices.get("hydra/launcher", "basic"),
             )
             return _pull_trials(sweep, cfg.worker)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if not launched:
             raise
-        log.info("worker %d stopped by Ctrl-C or SIGTERM", cfg.worker)
+        log.info("worker %d stopped by %s", cfg.worker, stop)
+        if getattr(stop, "signum", None) == signal.SIGUSR2:
+            requeue_submitit_job(deferred.handler_before(signal.SIGUSR2))
         return None
 
 
@@ -196,3 +205,14 @@ def _pull_trials(sweep: OpenSweep, worker: int) -> float | None:
         best,
     )
     return best
+
+
+def requeue_submitit_job(submitit_handler: Any) -> None:
+    """Hand a SIGUSR2 on to submitit once the worker has checkpointed and re-queued its
+    trial: submitit requeues this SLURM job (at most `max_num_timeout` times) and exits."""
+    try:
+        submitit_handler(signal.SIGUSR2, None)
+    except subprocess.CalledProcessError:  # SLURM is already requeueing it (preemption)
+        log.info("SLURM requeues this job itself")
+    # Leave no result behind: the launcher would read the job as done.
+    os._exit(EXIT_RESUMABLE)
