@@ -244,6 +244,9 @@ def slurm_cluster() -> Iterator[dict[str, str]]:
         yield {"SLURM_CONF": str(conf)}
     finally:
         subprocess.run(["scancel", "--full", "--user=root"], env=env, capture_output=True)
+        deadline = time.monotonic() + 60  # jobs end (and their slurmstepd) while slurmd runs
+        while _queue(env) and time.monotonic() < deadline:
+            time.sleep(0.5)
         for pid_file in ("slurmd.pid", "slurmctld.pid"):
             with contextlib.suppress(OSError, ValueError):
                 os.kill(int((root / pid_file).read_text()), signal.SIGTERM)
@@ -263,6 +266,11 @@ def _start_munge() -> None:
 
 def _node_state(env: dict[str, str]) -> str:
     done = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def _queue(env: dict[str, str]) -> str:
+    done = subprocess.run(["squeue", "-h"], env=env, capture_output=True, text=True)
     return done.stdout.strip()
 
 
