@@ -276,3 +276,28 @@ def _queue(env: dict[str, str]) -> str:
 
 def _tail(path: Path) -> str:
     return path.read_text()[-3000:] if path.exists() else f"(no {path})"
+
+
+@contextmanager
+def ray_head(gpus: int = 2, cpus: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A local Ray cluster with `gpus` logical GPUs (Ray only sets each task's
+    CUDA_VISIBLE_DEVICES: CPU training works), its processes given `env`; yields its
+    head's address."""
+    ray = BIN / "ray"
+    if not ray.exists():
+        pytest.skip("Ray is not installed (pip install -e '.[ray]')")
+    # A short folder: Ray's socket paths under it must fit in 107 characters.
+    root = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    env = os.environ | (env or {}) | {"RAY_TMPDIR": root}
+    port = free_port()
+    start = [str(ray), "start", "--head", f"--port={port}", f"--num-gpus={gpus}"]
+    options = [f"--num-cpus={cpus}", "--include-dashboard=false", "--disable-usage-stats"]
+    started = subprocess.run(
+        [*start, *options], env=env, capture_output=True, text=True, timeout=300
+    )
+    try:
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)

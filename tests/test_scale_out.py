@@ -5,10 +5,8 @@ stand-in). Every server is real and on loopback, started once per test session."
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,9 +19,9 @@ from mlflow.tracking import MlflowClient
 from servers import (
     MlflowServer,
     Postgres,
-    free_port,
     mlflow_server,
     postgres_cluster,
+    ray_head,
     s3_stand_in,
     slurm_cluster,
 )
@@ -192,38 +190,22 @@ def test_a_launcher_that_is_not_installed_names_its_extra(monkeypatch: pytest.Mo
 
 
 @pytest.fixture(scope="session")
-def ray_head() -> Iterator[str]:
-    """A local Ray cluster with two logical GPUs (CPU training: Ray only sets each worker's
-    CUDA_VISIBLE_DEVICES); yields its head's address."""
-    ray = Path(sys.executable).parent / "ray"
-    if not ray.exists():
-        pytest.skip("Ray is not installed (pip install -e '.[ray]')")
-    # A short folder: Ray's socket paths under it must fit in 107 characters.
-    root = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-    env = os.environ | {"RAY_TMPDIR": root}
-    port = free_port()
-    start = [str(ray), "start", "--head", f"--port={port}", "--num-gpus=2", "--num-cpus=2"]
-    options = ["--include-dashboard=false", "--disable-usage-stats"]
-    started = subprocess.run(
-        [*start, *options], env=env, capture_output=True, text=True, timeout=300
-    )
-    try:
-        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(root, ignore_errors=True)
+def ray_address() -> Iterator[str]:
+    """A Ray head whose own environment names another MLflow store: the launcher must
+    pass its own MLFLOW_TRACKING_URI on to the workers."""
+    with ray_head(gpus=2, env={"MLFLOW_TRACKING_URI": "sqlite:////tmp/not-this-one.db"}) as head:
+        yield head
 
 
 def test_ray_workers_each_get_their_own_gpu_and_fill_one_study(
-    tmp_path: Path, ray_head: str
+    tmp_path: Path, ray_address: str
 ) -> None:
     """Relative store paths resolve in the launch directory, as with the other launchers."""
     done = run_sweep(
         tmp_path,
         "-m",
         "hydra/launcher=ray",
-        f"hydra.launcher.address={ray_head}",
+        f"hydra.launcher.address={ray_address}",
         *BUDGET.overrides(),
         "sweep.n_trials=2",
         "sweep.workers=2",

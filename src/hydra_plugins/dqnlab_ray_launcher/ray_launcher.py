@@ -29,6 +29,9 @@ from dqnlab.checkpointing.signals import forwarding_stop_signals
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0  # how often the launcher looks up finished jobs (and handles signals)
+# Environment the workers get from the launching process (Ray tasks inherit the node's):
+# MLflow's settings (MLFLOW_TRACKING_URI …) and ours (`${oc.env:DQNLAB_STORAGE}`).
+FORWARDED_ENV_PREFIXES = ("MLFLOW_", "DQNLAB_")
 
 
 @dataclass
@@ -77,7 +80,8 @@ class RayLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-        ray.init(address=self.address, runtime_env={"env_vars": self.env_vars})
+        forwarded = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+        ray.init(address=self.address, runtime_env={"env_vars": forwarded | self.env_vars})
         for signum, handler in handlers.items():  # ray.init replaces them
             signal.signal(signum, handler)
         job = ray.remote(num_gpus=self.num_gpus, num_cpus=self.num_cpus)(_run_job)
