@@ -28,7 +28,7 @@ from servers import (
 from sweep_helpers import SWEEP_PY, TrialBudget, audit_sweep, metric_problems, run_sweep
 
 from dqnlab.errors import ConfigError
-from dqnlab.sweep.launchers import check_launcher
+from dqnlab.sweep.launchers import check_launcher, with_launcher_defaults
 
 EVALUATE_PY = SWEEP_PY.parent / "evaluate.py"
 BUDGET = TrialBudget(total_steps=800, eval_every=400, log_every=200)
@@ -244,3 +244,14 @@ def test_a_slurm_job_array_runs_the_workers(tmp_path: Path) -> None:
     assert audit_sweep(tmp_path, 2, 2, BUDGET) == []
     logs = list((tmp_path / "multirun").rglob("*_log.out"))
     assert len(logs) == 2  # two tasks of one array job
+
+
+def test_our_submitit_defaults_follow_the_launcher_choice_and_yield_to_the_command_line():
+    argv = ["-m", "hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=90", "seed=1"]
+    given = with_launcher_defaults(argv)
+    assert given[:2] == argv[:2] and given[-2:] == argv[-2:]
+    added = given[2:-2]
+    assert "hydra.launcher.max_num_timeout=20" in added
+    assert "+hydra.launcher.additional_parameters.requeue=true" in added
+    assert not any(arg.startswith("hydra.launcher.timeout_min") for arg in added)
+    assert with_launcher_defaults(["-m", "seed=1"]) == ["-m", "seed=1"]  # joblib: as it was

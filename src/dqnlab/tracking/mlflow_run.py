@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from requests import RequestException
 
 from dqnlab.errors import ResumableError
-from dqnlab.tracking.server import bound_server_requests, is_server
+from dqnlab.tracking.server import bound_server_requests, is_server, probing_requests
 from dqnlab.tracking.store import ensure_tracking_store
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,16 @@ class RunTracker:
         return [(m.key, m.value, m.timestamp, m.step) for m in self._pending]
 
     @property
+    def server_away(self) -> bool:
+        """Whether the last send found the tracking server away."""
+        return self._down_since is not None
+
+    def requests(self) -> AbstractContextManager[None]:
+        """How requests to the server are made now: one short try while it is away (a
+        probe), else MLflow's bounded retries."""
+        return probing_requests() if self.server_away else nullcontext()
+
+    @property
     def gave_up(self) -> bool:
         """Whether the server has been away longer than the outage limit."""
         return (
@@ -125,10 +135,11 @@ class RunTracker:
         """Send every queued metric now; while a server is away, keep them for later."""
         self._last_flush = time.monotonic()
         try:
-            while self._pending:
-                batch = self._pending[:MAX_METRICS_PER_BATCH]
-                self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
-                del self._pending[: len(batch)]
+            with self.requests():
+                while self._pending:
+                    batch = self._pending[:MAX_METRICS_PER_BATCH]
+                    self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+                    del self._pending[: len(batch)]
         except SERVER_ERRORS as exc:
             if self.outage_limit_s is None:
                 raise
@@ -265,12 +276,13 @@ def _end_run(tracker: RunTracker, status: str, tags: Mapping[str, str], server: 
     """Send what is queued, tag why the run ended, set its status. A server that is away
     leaves the run RUNNING (its checkpoint holds the unsent points: resume it later)."""
     try:
-        try:
-            tracker.flush()
-            if tags:
-                mlflow.set_tags(dict(tags))
-        finally:
-            mlflow.end_run(status)
+        tracker.flush()
+        with tracker.requests():  # a server already away is not waited for again
+            try:
+                if tags:
+                    mlflow.set_tags(dict(tags))
+            finally:
+                mlflow.end_run(status)
         log.info("MLflow run %s ended %s", tracker.run_id, status)
     except SERVER_ERRORS as exc:
         if not server:

@@ -8,6 +8,8 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from dqnlab.errors import ConfigError
 
@@ -16,6 +18,8 @@ CHECK_TIMEOUT_S = 5  # the preflight's wait for an answer (twice: one retry)
 # let one unreachable server hold a run for minutes, and a deferred Ctrl-C behind it.
 REQUEST_TIMEOUT_S = 10
 REQUEST_RETRIES = 1
+# While a server is known to be away: one short try, so a probe holds training briefly.
+PROBE_TIMEOUT_S = 2
 
 
 def is_server(uri: str | None) -> bool:
@@ -42,6 +46,22 @@ def bound_server_requests() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT_S))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(REQUEST_RETRIES))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
+@contextmanager
+def probing_requests() -> Iterator[None]:
+    """MLflow requests made inside try once, for at most PROBE_TIMEOUT_S."""
+    names = ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(zip(names, (str(PROBE_TIMEOUT_S), "0"), strict=True))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def check_server(uri: str | None) -> None:
