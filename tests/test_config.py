@@ -134,6 +134,24 @@ def test_any_gymnasium_id_works_without_code(compose_config) -> None:
 
 
 @pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ([], "cartpole"),
+        (["env=lunarlander"], "lunarlander"),
+        (["env=pong"], "pong"),
+        (["env.id=Acrobot-v1"], "acrobot"),  # not the default's cartpole
+        (["env=atari", "env.id=ALE/SpaceInvaders-v5"], "spaceinvaders"),
+        (["env.id=slow_env:SlowCartPole-v0"], "slowcartpole"),
+        (["env.id=Acrobot-v1", "env.name=swing"], "swing"),  # set: kept
+    ],
+)
+def test_env_name_follows_the_id_unless_set(compose_config, overrides, name) -> None:
+    cfg = compose_config(*overrides)
+    assert cfg.env.name == name
+    assert cfg.tracking.experiment == f"dqn-{name}"
+
+
+@pytest.mark.parametrize(
     ("override", "key"),
     [
         ("agent.lr=0", "agent.lr"),

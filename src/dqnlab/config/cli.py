@@ -17,6 +17,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from dqnlab.config.resolvers import register_resolvers
 from dqnlab.config.schema import register_schemas
 from dqnlab.config.schema.describe import expected, field_type, schema_keys
 from dqnlab.errors import ConfigError
@@ -25,6 +26,7 @@ from dqnlab.tracking.server import check_server
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 register_schemas()  # every entry script imports this module before Hydra composes
+register_resolvers()
 
 T = TypeVar("T")
 ConfigCheck = Callable[[DictConfig], None]  # raises ConfigError on a bad value
