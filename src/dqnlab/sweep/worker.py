@@ -36,7 +36,8 @@ from dqnlab.sweep.study import (
     open_study,
     space_summary,
 )
-from dqnlab.tracking.mlflow_run import source_tags, without_passwords
+from dqnlab.tracking.mlflow_run import source_tags
+from dqnlab.tracking.server import without_passwords
 from dqnlab.tracking.store import ensure_tracking_store
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,6 @@
 """MLflow tracking: one run per training, metrics sent in batches, status always closed."""
 
 import logging
-import re
 import subprocess
 import sys
 import time
@@ -18,7 +17,12 @@ from mlflow.tracking import MlflowClient
 from requests import RequestException
 
 from dqnlab.errors import ResumableError
-from dqnlab.tracking.server import bound_server_requests, is_server, probing_requests
+from dqnlab.tracking.server import (
+    bound_server_requests,
+    is_server,
+    probing_requests,
+    without_passwords,
+)
 from dqnlab.tracking.store import ensure_tracking_store
 
 log = logging.getLogger(__name__)
@@ -26,12 +30,6 @@ log = logging.getLogger(__name__)
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
 # What a tracking server that went away raises (after MLflow's bounded retries).
 SERVER_ERRORS = (MlflowException, RequestException, OSError)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
-
-
-def without_passwords(text: str) -> str:
-    """`text` with the password of every URL in it (a database, a tracking server) as ***."""
-    return _URL_PASSWORD.sub(r"\g<head>***@", text)
 
 
 class TrackingUnavailable(ResumableError):
@@ -276,12 +274,13 @@ def _end_run(tracker: RunTracker, status: str, tags: Mapping[str, str], server: 
     """Send what is queued, tag why the run ended, set its status. A server that is away
     leaves the run RUNNING (its checkpoint holds the unsent points: resume it later)."""
     try:
-        tracker.flush()
-        with tracker.requests():  # a server already away is not waited for again
-            try:
+        try:
+            tracker.flush()
+            with tracker.requests():  # a server already away is not waited for again
                 if tags:
                     mlflow.set_tags(dict(tags))
-            finally:
+        finally:
+            with tracker.requests():
                 mlflow.end_run(status)
         log.info("MLflow run %s ended %s", tracker.run_id, status)
     except SERVER_ERRORS as exc:

@@ -5,6 +5,7 @@ Loads no MLflow (the entry scripts check the server before loading it), only the
 """
 
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +21,7 @@ REQUEST_TIMEOUT_S = 10
 REQUEST_RETRIES = 1
 # While a server is known to be away: one short try, so a probe holds training briefly.
 PROBE_TIMEOUT_S = 2
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
 
 
 def is_server(uri: str | None) -> bool:
@@ -32,13 +34,9 @@ def effective_uri(uri: str | None) -> str | None:
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or None
 
 
-def masked(uri: str) -> str:
-    """The URI without a password (http://user:***@host:port)."""
-    parts = urllib.parse.urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+def without_passwords(text: str) -> str:
+    """`text` with the password of every URL in it (a database, a tracking server) as ***."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", text)
 
 
 def bound_server_requests() -> None:
@@ -88,6 +86,6 @@ def check_server(uri: str | None) -> None:
         except (urllib.error.URLError, OSError) as exc:
             reason = str(getattr(exc, "reason", exc))
     raise ConfigError(
-        f"tracking.uri={masked(uri)} does not answer ({reason}): start `mlflow server` there, "
-        "or check the host, the port and any firewall between"
+        f"tracking.uri={without_passwords(uri)} does not answer ({reason}): start "
+        "`mlflow server` there, or check the host, the port and any firewall between"
     )

@@ -37,8 +37,8 @@ from dqnlab.tracking.mlflow_run import (
     flatten,
     source_tags,
     tracked_run,
-    without_passwords,
 )
+from dqnlab.tracking.server import without_passwords
 from dqnlab.training.artifacts import EvalArtifacts, greedy_video
 from dqnlab.training.callbacks import (
     Callback,
