@@ -51,8 +51,6 @@ class Postgres:
     """A throwaway PostgreSQL cluster on loopback (user `dqn`, no password)."""
 
     port: int
-    bin_dir: Path
-    root: Path
 
     def url(self, database: str) -> str:
         return f"postgresql://dqn@127.0.0.1:{self.port}/{database}"
@@ -90,7 +88,7 @@ def postgres_cluster() -> Iterator[Postgres]:
         pg("initdb", "-D", str(data), "-U", "dqn", "--auth=trust")
         options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
         pg("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
-        yield Postgres(port, bin_dir, root)
+        yield Postgres(port)
     finally:
         if (data / "postmaster.pid").exists():
             pg("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
