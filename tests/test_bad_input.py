@@ -64,7 +64,7 @@ SWEEP_CASES = [
     ),
     ("sweep.storage=optuna.db", "sweep.storage='optuna.db' is not a database URL", "sqlite:///"),
     ("sweep.n_trials=0", "sweep.n_trials=0 is not allowed", ">= 1"),
-    ("sweep.objective=best", "sweep.objective='best' is not allowed", "'test', 'last_k'"),
+    ("sweep.objective=best", "sweep.objective='best' is not allowed", "'test', 'last_k', 'auc'"),
     (
         "trainer.test_episodes=0",
         "trainer.test_episodes=0 is not allowed with sweep.objective=test",

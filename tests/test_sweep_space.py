@@ -16,6 +16,7 @@ from dqnlab.sweep.composition import group_choices
 from dqnlab.sweep.definitions import register_sweep_definitions
 from dqnlab.sweep.objective import (
     PruningReporter,
+    curve_mean,
     last_k_mean,
     model_return,
     prune_warmup,
@@ -123,6 +124,8 @@ def test_last_k_mean_is_the_mean_of_the_last_k_evaluations():
         ("test", 250.0, 250.0, 250.0),  # the best model on unseen episodes
         ("last_k", 250.0, (20 + 30) / 2, 250.0),  # how training ended; promotion by the test
         ("last_k", None, (20 + 30) / 2, 500.0),  # untested: the best eval, optimistic
+        # The curve's area over steps 1-3 (trapezoids), divided by the 2 steps it spans.
+        ("auc", None, ((500 + 20) / 2 + (20 + 30) / 2) / 2, 500.0),
     ],
 )
 def test_a_run_scores_its_test_return_or_its_last_evaluations(
@@ -135,6 +138,15 @@ def test_a_run_scores_its_test_return_or_its_last_evaluations(
     )
     assert run_score(result, checked) == pytest.approx(score)
     assert model_return(result) == kept_model_return
+
+
+def test_curve_mean_weighs_each_evaluation_by_the_steps_around_it():
+    # Uneven spacing: the 100 held from step 0 to 9,000 outweighs the 0 at 10,000.
+    evals = [
+        EvalPoint(step, 0.0, mean, 0.0, 0.0) for step, mean in [(0, 100), (9000, 100), (10000, 0)]
+    ]
+    assert curve_mean(evals) == pytest.approx((9000 * 100 + 1000 * 50) / 10000)
+    assert curve_mean(evals[:1]) == 100  # one evaluation: its own level
 
 
 def test_pruning_reporter_reports_the_last_k_mean_so_far_and_prunes_between_warmup_and_end():
@@ -206,7 +218,7 @@ def test_prune_warmup_is_the_later_of_the_decay_and_prune_after_steps(
         ({"enqueue_baseline": "yes"}, "sweep.enqueue_baseline='yes'"),
         (
             {"objective": "final"},
-            "sweep.objective='final' is not allowed: use one of ['test', 'last_k']",
+            "sweep.objective='final' is not allowed: use one of ['test', 'last_k', 'auc']",
         ),
     ],
 )

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from dqnlab.checkpointing.files import load_checkpoint
 from dqnlab.envs.factory import make_vector_env
 from dqnlab.evaluation.greedy import evaluate_greedy
+from dqnlab.tracking.experiments import KIND_TAG, TRAINING_KIND, use_experiment
 from dqnlab.training.run import EVAL_SEED_OFFSET, TEST_SEED_OFFSET, run
 from tests.conftest import short_run_overrides
 
@@ -40,6 +41,8 @@ def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     experiment = client.get_experiment_by_name("dqn-cartpole")
     (found,) = client.search_runs([experiment.experiment_id])
     info, data = found.info, found.data
+    # MLflow's UI opens the experiment on its runs table, not its GenAI layout.
+    assert experiment.tags[KIND_TAG] == TRAINING_KIND == "custom_model_development"
 
     assert info.status == "FINISHED"
     assert info.run_name.startswith("cartpole-s3-")
@@ -136,3 +139,10 @@ def test_ctrl_c_ends_the_run_killed(compose_config, tracking_uri: str) -> None:
         [MlflowClient().get_experiment_by_name("dqn-cartpole").experiment_id]
     )
     assert found.info.status == "KILLED"
+
+
+def test_an_experiment_kind_chosen_in_the_ui_is_kept(tracking_uri: str) -> None:
+    client = MlflowClient()
+    chosen = client.create_experiment("mine", tags={KIND_TAG: "genai_development"})
+    assert use_experiment("mine") == chosen
+    assert client.get_experiment(chosen).tags[KIND_TAG] == "genai_development"

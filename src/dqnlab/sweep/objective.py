@@ -1,5 +1,6 @@
 """One trial: compose its training config, train it on one or more seeds, score it."""
 
+import itertools
 import os
 import socket
 import statistics
@@ -35,12 +36,25 @@ def last_k_mean(evals: Sequence[EvalPoint], last_k: int) -> float:
     return statistics.fmean(e.mean for e in evals[-last_k:])
 
 
+def curve_mean(evals: Sequence[EvalPoint]) -> float:
+    """The area under the learning curve (greedy eval return against env steps, trapezoids
+    between evaluations) divided by the steps it spans: the run's mean level, which rewards
+    learning early as much as ending high."""
+    if len(evals) == 1:
+        return evals[0].mean
+    area = sum((b.step - a.step) * (a.mean + b.mean) / 2 for a, b in itertools.pairwise(evals))
+    return area / (evals[-1].step - evals[0].step)
+
+
 def run_score(result: TrainResult, settings: SweepSettings) -> float:
     """One run's share of the objective: `test`, its best model's return on the unseen test
-    episodes; `last_k`, the mean of its last `objective_last_k` evaluations."""
+    episodes; `last_k`, the mean of its last `objective_last_k` evaluations; `auc`, the mean
+    level of its whole learning curve."""
     if settings.objective == "test":
         assert result.test_return is not None, "checked: sweep.objective=test tests every run"
         return result.test_return
+    if settings.objective == "auc":
+        return curve_mean(result.evals)
     return last_k_mean(result.evals, settings.objective_last_k)
 
 

@@ -5,13 +5,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import mlflow
 import optuna
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from dqnlab.sweep.study_plots import write_study_report
+from dqnlab.tracking.experiments import use_experiment
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def open_parent_run(
     if run_id is not None:
         client.update_run(run_id, status="RUNNING")
         return run_id
-    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    experiment_id = use_experiment(experiment)
     run = client.create_run(
         experiment_id,
         run_name=f"study-{study.study_name}",

@@ -21,6 +21,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 OBJECTIVES = {
     "test": "mean return of each run's best model on {episodes} unseen test episodes",
     "last_k": "mean greedy eval return of each run's last {k} evals",
+    "auc": "area under each run's greedy eval curve per env step (its mean level)",
 }
 SPACE_ATTR = "search_space"
 

@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from requests import RequestException
 
 from dqnlab.errors import ResumableError
+from dqnlab.tracking.experiments import use_experiment
 from dqnlab.tracking.server import (
     bound_server_requests,
     is_server,
@@ -240,7 +241,7 @@ def tracked_run(
     if server:
         bound_server_requests()
     ensure_tracking_store()
-    mlflow.set_experiment(experiment)
+    use_experiment(experiment)
     limit = outage_limit_s if server else None  # a local store's errors are raised
     if resume_run_id is None:
         run = mlflow.start_run(

@@ -19,7 +19,7 @@ class SweepSettingsConf:
     n_trials: int = ranged(ge=1)
     workers: int = ranged(ge=1)
     seeds_per_trial: int = ranged(ge=1)
-    objective: str = one_of("test", "last_k")  # dqnlab.sweep.study.OBJECTIVES
+    objective: str = one_of("test", "last_k", "auc")  # dqnlab.sweep.study.OBJECTIVES
     objective_last_k: int = ranged(ge=1)
     prune_after_decay: float = ranged(ge=0, le=1)
     prune_after_steps: int = ranged(ge=0)
