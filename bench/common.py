@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -27,19 +28,28 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
         return compose("config", overrides=list(overrides))
 
 
-def run_ours(overrides: Sequence[str]) -> TrainResult:
-    """One training run tracked in a throwaway MLflow store (benchmarks keep no runs).
+def run_ours(overrides: Sequence[str], store: Path | None = None) -> TrainResult:
+    """One training run, kept in the MLflow store `store/mlflow.db` when given, else tracked
+    in a throwaway store (most benchmarks keep no runs).
 
-    It runs inside the temp dir: MLflow puts a new experiment's artifacts under ./mlruns.
+    It runs inside the store's folder: MLflow puts a new experiment's artifacts under ./mlruns.
     """
     logging.getLogger("dqnlab").setLevel(logging.WARNING)
     cfg = compose_config([*overrides, "tracking.log_model=false"])
-    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
-        mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+    with contextlib.ExitStack() as stack:
+        folder = store or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        folder.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(contextlib.chdir(folder))
+        mlflow.set_tracking_uri(store_uri(folder))
         try:
             return run(cfg)
         finally:
             mlflow.set_tracking_uri(None)
+
+
+def store_uri(folder: Path) -> str:
+    """The tracking URI of a benchmark's kept MLflow store."""
+    return f"sqlite:///{folder.resolve()}/mlflow.db"
 
 
 def first_reach(

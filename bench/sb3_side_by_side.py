@@ -36,6 +36,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
 from dqnlab.agent.learner import DQNLearner
+from dqnlab.device import cpu_model
 from dqnlab.replay.buffer import UniformReplayBuffer
 
 
@@ -216,15 +217,6 @@ def our_learning_throughput(zoo: ZooSettings, threads: int) -> tuple[LearningThr
         result = run_ours(overrides)
     whole = f"training loop {result.seconds:.1f} s with a 1-game final eval"
     return learning_throughput(phases, [phases, samples], samples, zoo.train_freq), whole
-
-
-def cpu_model() -> str:
-    """The CPU's model name, as lscpu shows it."""
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def compare_pong(warmup: int, learning_steps: int, buffer_size: int, threads: int) -> None:

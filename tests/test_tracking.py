@@ -52,6 +52,9 @@ def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     assert len(data.tags["git.commit"]) == 40  # the tests run from a git checkout
     assert data.tags["git.dirty"] in ("True", "False")
     assert "command" in data.tags and "hydra.overrides" in data.tags
+    # Where it ran, so speeds are compared between like machines.
+    assert data.tags["device"] == "cpu" and data.tags["device.name"]
+    assert int(data.tags["host.cpus"]) >= 1
     for name in METRICS:
         history = client.get_metric_history(info.run_id, name)
         assert history, name

@@ -36,16 +36,26 @@ ALE_FPS = 60  # emulator frames per second
 class AtariOptions:
     """The keys of `env.kwargs` next to `preprocessing: atari` (conf/env/atari.yaml)."""
 
-    noop_max: int = 30  # up to this many no-ops after a reset: varied starts (Nature)
-    frame_skip: int = 4  # each action repeated 4 frames, max-pooled over the last two
-    screen_size: int = 84  # frames resized to 84x84 grayscale
-    frame_stack: int = 4  # frames per observation, newest last
-    terminal_on_life_loss: bool = True  # training envs only: a life loss ends the episode
-    clip_rewards: bool = True  # training envs only: rewards become their sign
-    fire_reset: bool = True  # press FIRE after a reset (and a life loss) where a game needs it
-    repeat_action_probability: float | None = None  # sticky actions; null: the id's (v5 0.25)
-    full_action_space: bool = False  # all 18 actions instead of the game's minimal set
-    max_episode_frames: int = 108_000  # episode cap: 30 min at 60 Hz = 27k agent steps
+    noop_max: int = 30
+    """Up to this many no-ops after a reset: varied starts (Nature)."""
+    frame_skip: int = 4
+    """Frames each action is repeated for, max-pooled over the last two."""
+    screen_size: int = 84
+    """Side of the square grayscale frame."""
+    frame_stack: int = 4
+    """Frames per observation, newest last."""
+    terminal_on_life_loss: bool = True
+    """Training envs only: a life loss ends the episode."""
+    clip_rewards: bool = True
+    """Training envs only: rewards become their sign."""
+    fire_reset: bool = True
+    """Press FIRE after a reset (and a life loss) where a game needs it."""
+    repeat_action_probability: float | None = None
+    """Sticky actions; null: the id's (v5 0.25)."""
+    full_action_space: bool = False
+    """All 18 actions instead of the game's minimal set."""
+    max_episode_frames: int = 108_000
+    """Episode cap: 30 min at 60 Hz = 27k agent steps."""
 
     @classmethod
     def from_kwargs(cls, env_kwargs: Mapping[str, Any]) -> "AtariOptions":
