@@ -1,8 +1,8 @@
 """The documentation's result figures, redrawn from recorded runs and studies.
 
     python bench/plots.py curves --store runs-bench          # after bench/against_sb3.py
-    python bench/plots.py sweep --storage sqlite:///optuna.db --study dqn-cartpole-defaults \
-        --by agent.train_freq agent.gradient_steps
+    python bench/plots.py sweep --storage sqlite:///optuna.db --store . \
+        --study dqn-cartpole-defaults --by agent.lr_end agent.double_q
 
 `curves`: for each `bench-<env>` experiment in `<store>/mlflow.db`, the greedy eval return
 of each library against env steps (median over seeds, min-max band) and against wall time
@@ -133,7 +133,23 @@ def trial_steps(trial: optuna.trial.FrozenTrial) -> int:
     return max(trial.intermediate_values, default=0)
 
 
-def sweep_figure(storage: str, study_name: str, by: list[str], output: Path) -> None:
+def sweep_provenance(store: Path, study_name: str) -> str:
+    """Machine, seeds and command of a study's trial runs, from their MLflow records."""
+    client = MlflowClient(store_uri(store))
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        f"tags.`optuna.study` = '{study_name}'",
+    )
+    runs = [r for r in runs if "optuna.trial" in r.data.tags]  # not the study's own run
+    seeds = sorted({int(r.data.params["seed"]) for r in runs})
+    tags = runs[0].data.tags
+    return (
+        f"seeds {seeds[0]}-{seeds[-1]}; {tags['device.name']}, {tags['host.cpus']} CPUs; "
+        f"command: python {tags['command']}"
+    )
+
+
+def sweep_figure(storage: str, study_name: str, by: list[str], store: Path, output: Path) -> None:
     study = optuna.load_study(study_name=study_name, storage=storage)
     finished = [
         t
@@ -186,7 +202,8 @@ def sweep_figure(storage: str, study_name: str, by: list[str], output: Path) -> 
     fig.text(
         0.01,
         0.01,
-        f"{len(finished)} trials ({len(complete)} complete); study {study_name} in {storage}",
+        f"{len(finished)} trials ({len(complete)} complete), study {study_name}; "
+        + sweep_provenance(store, study_name),
         fontsize=7,
     )
     fig.tight_layout(rect=(0, 0.04, 1, 1))
@@ -212,15 +229,15 @@ def main() -> None:
     sweep = commands.add_parser("sweep", help="a study's history, pruning savings, parameters")
     sweep.add_argument("--storage", required=True)
     sweep.add_argument("--study", required=True)
+    sweep.add_argument("--store", type=Path, required=True, help="folder of its MLflow store")
     sweep.add_argument("--by", nargs="*", default=[], help="parameters to split trial values by")
     sweep.add_argument("--output", type=Path)
     args = parser.parse_args()
     if args.command == "curves":
         curves_figure(args.store, args.output)
     else:
-        sweep_figure(
-            args.storage, args.study, args.by, args.output or IMG / f"sweep-{args.study}.png"
-        )
+        output = args.output or IMG / f"sweep-{args.study}.png"
+        sweep_figure(args.storage, args.study, args.by, args.store, output)
 
 
 if __name__ == "__main__":

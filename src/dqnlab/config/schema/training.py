@@ -89,7 +89,7 @@ class PrioritizedBufferConf(UniformBufferConf):
     """buffer=prioritized: uniform's keys plus the priority exponents."""
 
     alpha: float = ranged(ge=0, le=1)
-    """Priority exponent: `(|TD error| + eps)^alpha` (0: uniform)."""
+    """Priority exponent: (|TD error| + eps)^alpha (0: uniform)."""
     beta_start: float = ranged(ge=0, le=1)
     """Importance-weight exponent at the start, annealed linearly to 1."""
     beta_steps: int = ranged(gt=0)
