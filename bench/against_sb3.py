@@ -37,6 +37,7 @@ from dqnlab.tracking.experiments import use_experiment
 ZOO = {"cartpole": CARTPOLE, "lunarlander": LUNARLANDER}
 EVAL_EPISODES = 20
 EVAL_SEED_OFFSET = 1_000_000  # our eval envs' seeds: seed + offset + i
+LIBRARIES = ("dqnlab", "sb3")
 
 
 class ParallelEval(BaseCallback):
@@ -111,6 +112,13 @@ def main() -> None:
     parser.add_argument("--env", choices=sorted(ZOO), nargs="*", default=sorted(ZOO))
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--libraries",
+        choices=LIBRARIES,
+        nargs="*",
+        default=list(LIBRARIES),
+        help="run only these (e.g. dqnlab again after its defaults changed)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     machine = f"{cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
@@ -122,13 +130,15 @@ def main() -> None:
     for env in args.env:
         every = compose_config([f"env={env}"]).trainer.eval_every
         for seed in args.seeds:
-            print(f"{env} seed {seed}: dqnlab", flush=True)
-            tags = common_tags | {"bench.library": "dqnlab"}
-            run_dqnlab(args.store, env, seed, tags, args.threads)
-            print(f"{env} seed {seed}: sb3", flush=True)
-            points = run_sb3(ZOO[env], seed, every)
-            tags = common_tags | {"bench.library": "sb3", "seed": str(seed)}
-            record_sb3(args.store, env, seed, points, tags)
+            if "dqnlab" in args.libraries:
+                print(f"{env} seed {seed}: dqnlab", flush=True)
+                tags = common_tags | {"bench.library": "dqnlab"}
+                run_dqnlab(args.store, env, seed, tags, args.threads)
+            if "sb3" in args.libraries:
+                print(f"{env} seed {seed}: sb3", flush=True)
+                points = run_sb3(ZOO[env], seed, every)
+                tags = common_tags | {"bench.library": "sb3", "seed": str(seed)}
+                record_sb3(args.store, env, seed, points, tags)
 
 
 if __name__ == "__main__":

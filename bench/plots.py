@@ -108,7 +108,7 @@ def curves_figure(store: Path, output: Path) -> None:
     }
     envs = [env for env in THRESHOLDS if env in experiments]
     fig, axes = plt.subplots(len(envs), 2, figsize=(13, 4.5 * len(envs)), squeeze=False)
-    about = set()
+    about, seeds = set(), {}
     for row, env in zip(axes, envs, strict=True):
         runs = client.search_runs(
             [experiments[env].experiment_id], "attributes.status = 'FINISHED'"
@@ -120,9 +120,11 @@ def curves_figure(store: Path, output: Path) -> None:
             about.add((tags["bench.machine"], tags["bench.threads"], tags["bench.command"]))
         draw_env((row[0], row[1]), env, curves)
         report(env, curves)
-    seeds = sorted({seed for run_seeds in curves.values() for seed in run_seeds})
-    footer = "; ".join(f"{m}, {t} torch threads: {c}" for m, t, c in sorted(about))
-    fig.text(0.01, 0.005, f"seeds {seeds}. {footer}", fontsize=7, wrap=True)
+        seeds[env] = sorted({seed for run_seeds in curves.values() for seed in run_seeds})
+    machines = "; ".join(f"{m}, {t} torch threads" for m, t in sorted({a[:2] for a in about}))
+    commands = "; ".join(sorted(a[2] for a in about))
+    used = ", ".join(f"{TITLES[env]} seeds {values}" for env, values in seeds.items())
+    fig.text(0.01, 0.005, f"{used}. {machines}. {commands}", fontsize=7, wrap=True)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(output, dpi=110)
     print(f"wrote {output}")

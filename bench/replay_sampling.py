@@ -26,8 +26,8 @@ FILL_CHUNK = 10_000  # rows per add while filling
 
 
 def fill(buffer: ReplayBuffer, obs_shape: tuple[int, ...], rng: np.random.Generator) -> None:
-    for start in range(0, buffer.capacity, FILL_CHUNK):
-        n = min(FILL_CHUNK, buffer.capacity - start)
+    for start in range(0, buffer.storage.capacity, FILL_CHUNK):
+        n = min(FILL_CHUNK, buffer.storage.capacity - start)
         obs = rng.integers(0, 256, (n, *obs_shape)).astype(buffer.storage.obs.dtype)
         buffer.add(
             obs,
