@@ -41,7 +41,7 @@ SWEEP_CASES = [
     (
         "sweep=nosuch",
         "sweep=nosuch is not an option of 'sweep'",
-        "cartpole, extensions, lunarlander",
+        "cartpole, cartpole_defaults, extensions, lunarlander, lunarlander_defaults",
     ),
     ("sampler=nosuch", "sampler=nosuch is not an option of 'sampler'", "random, tpe"),
     ("pruner=nosuch", "pruner=nosuch is not an option of 'pruner'", "hyperband, median"),
