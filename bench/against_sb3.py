@@ -25,11 +25,7 @@ import torch
 from common import compose_config, run_ours, store_uri
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
-from sb3_side_by_side import CARTPOLE, LUNARLANDER, ZooSettings
-from stable_baselines3 import DQN
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.evaluation import evaluate_policy
+from sb3_side_by_side import CARTPOLE, LUNARLANDER, EvalTimer, ZooSettings, sb3_run
 
 from dqnlab.device import cpu_model
 from dqnlab.tracking.experiments import use_experiment
@@ -40,31 +36,10 @@ EVAL_SEED_OFFSET = 1_000_000  # our eval envs' seeds: seed + offset + i
 LIBRARIES = ("dqnlab", "sb3")
 
 
-class ParallelEval(BaseCallback):
-    """Greedy eval every `every` env steps on `episodes` envs stepped together (one batched
-    forward per step, as ours); records (step, seconds since training began, mean)."""
-
-    def __init__(self, env_id: str, every: int, episodes: int, seed: int) -> None:
-        super().__init__()
-        self.envs = make_vec_env(env_id, n_envs=episodes, seed=seed)
-        self.every, self.episodes = every, episodes
-        self.points: list[tuple[int, float, float]] = []
-
-    def _on_training_start(self) -> None:
-        self.start = time.perf_counter()
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps % self.every == 0:
-            mean, _ = evaluate_policy(self.model, self.envs, self.episodes, deterministic=True)
-            self.points.append((self.num_timesteps, time.perf_counter() - self.start, mean))
-        return True
-
-
 def run_sb3(zoo: ZooSettings, seed: int, every: int) -> list[tuple[int, float, float]]:
     """SB3's DQN at the zoo's settings for the zoo's budget; its eval curve."""
-    evals = ParallelEval(zoo.env_id, every, EVAL_EPISODES, seed + EVAL_SEED_OFFSET)
-    model = DQN(zoo.policy, zoo.sb3_env(seed), seed=seed, device="cpu", **zoo.sb3_kwargs())
-    model.learn(zoo.n_timesteps, callback=evals)
+    evals = EvalTimer(zoo.env_id, every, EVAL_EPISODES, seed + EVAL_SEED_OFFSET)
+    sb3_run(zoo, zoo.n_timesteps, seed, evals)
     return evals.points
 
 

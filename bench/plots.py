@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import optuna
-from common import store_uri
+from common import first_reach, store_uri
 from matplotlib.axes import Axes
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -44,11 +44,6 @@ def run_curve(client: MlflowClient, run: Run) -> Curve:
     }
     seconds = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "eval/seconds")}
     return [(step, seconds[step], returns[step]) for step in sorted(returns) if step in seconds]
-
-
-def first_reach(curve: Curve, threshold: float) -> tuple[float, float]:
-    """(env step, seconds) of the first eval at or above `threshold`; inf when never."""
-    return next(((s, t) for s, t, r in curve if r >= threshold), (float("inf"), float("inf")))
 
 
 def draw_env(axes: tuple[Axes, Axes], env: str, curves: dict[str, dict[int, Curve]]) -> None:
@@ -84,7 +79,7 @@ def report(env: str, curves: dict[str, dict[int, Curve]]) -> None:
     medians = {}
     for library, seeds in sorted(curves.items()):
         reached = {seed: first_reach(curve, threshold) for seed, curve in sorted(seeds.items())}
-        finals = [curve[-1][2] for curve in seeds.values()]
+        finals = [seeds[seed][-1][2] for seed in sorted(seeds)]  # in seed order
         medians[library] = statistics.median(t for _, t in reached.values())
         per_seed = ", ".join(f"s{seed} {s:g} steps {t:.1f} s" for seed, (s, t) in reached.items())
         print(

@@ -31,7 +31,7 @@ from common import (
 from stable_baselines3 import DQN
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_atari_env
+from stable_baselines3.common.env_util import make_atari_env, make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
@@ -165,12 +165,12 @@ def pong_settings(warmup: int, learning_steps: int, buffer_size: int) -> ZooSett
 
 
 class EvalTimer(BaseCallback):
-    """Greedy eval every `every` steps on a separate env; records (step, seconds, mean)."""
+    """Greedy eval every `every` env steps on `episodes` separate envs stepped together (one
+    batched forward per step, as ours evaluates); records (step, seconds, mean)."""
 
     def __init__(self, env_id: str, every: int, episodes: int, seed: int) -> None:
         super().__init__()
-        self.env = gym.make(env_id)
-        self.env.reset(seed=seed)
+        self.envs = make_vec_env(env_id, n_envs=episodes, seed=seed)
         self.every, self.episodes = every, episodes
         self.points: list[tuple[int, float, float]] = []
 
@@ -179,7 +179,7 @@ class EvalTimer(BaseCallback):
 
     def _on_step(self) -> bool:
         if self.num_timesteps % self.every == 0:
-            mean, _ = evaluate_policy(self.model, self.env, self.episodes, deterministic=True)
+            mean, _ = evaluate_policy(self.model, self.envs, self.episodes, deterministic=True)
             self.points.append((self.num_timesteps, time.perf_counter() - self.start, mean))
         return True
 
