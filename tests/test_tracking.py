@@ -41,7 +41,7 @@ def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     experiment = client.get_experiment_by_name("dqn-cartpole")
     (found,) = client.search_runs([experiment.experiment_id])
     info, data = found.info, found.data
-    # MLflow's UI opens the experiment on its runs table, not its GenAI layout.
+    # Tagged with MLflow's experiment kind for model training.
     assert experiment.tags[KIND_TAG] == TRAINING_KIND == "custom_model_development"
 
     assert info.status == "FINISHED"

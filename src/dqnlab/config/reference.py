@@ -26,6 +26,7 @@ from dqnlab.config.schema.describe import expected
 from dqnlab.config.schema.rules import RULE, OneOf, Range
 from dqnlab.envs.atari import AtariOptions
 from dqnlab.sweep.definitions import SWEEPS_DIR, register_sweep_definitions
+from dqnlab.sweep.space import parse_space
 
 TRAINING_GROUPS = ("network", "buffer", "exploration", "agent", "trainer", "tracking")
 SWEEP_GROUPS = ("sampler", "pruner")
@@ -133,8 +134,8 @@ def _value_of(spec: Field, values: Any) -> Any:
 
 
 def _options(group: str) -> Iterator[tuple[str, type | None, str]]:
-    """Each option of a group: its name, its schema (None for a `_global_` preset) and the
-    first line of its file's opening comment."""
+    """Each option of a group: its name, its schema (None for a `_global_` preset) and its
+    file's opening comment, joined into one paragraph."""
     for path in sorted((CONF_DIR / group).glob("*.yaml")):
         text = path.read_text()
         opening = itertools.takewhile(lambda line: line.startswith("#"), text.splitlines())
@@ -267,7 +268,7 @@ def _sweep_sections() -> list[str]:
     for path in sorted(SWEEPS_DIR.glob("*.yaml")):
         cfg = _composed("sweep", [f"sweep={path.stem}"])
         sweep = cfg["sweep"]
-        searched = ", ".join(f"`{key}`" for key in _space_keys(sweep["space"]))
+        searched = ", ".join(f"`{key}`" for key in parse_space(OmegaConf.create(sweep["space"])))
         definitions.append(
             f"| `sweep={path.stem}` | `{cfg['env']['id']}` | {sweep['n_trials']} | "
             f"{sweep['seeds_per_trial']} | `{sweep['objective']}` | "
@@ -284,16 +285,6 @@ def _sweep_sections() -> list[str]:
         "\n".join(definitions) + "\n",
         *(_option_section(group, f"sweep.{group}") for group in SWEEP_GROUPS),
     ]
-
-
-def _space_keys(space: dict[str, Any], prefix: str = "") -> list[str]:
-    keys = []
-    for key, value in space.items():
-        if isinstance(value, dict) and "type" not in value:
-            keys += _space_keys(value, f"{prefix}{key}.")
-        else:
-            keys.append(f"{prefix}{key}")
-    return keys
 
 
 def _tool_sections() -> list[str]:

@@ -1,10 +1,11 @@
-"""Our MLflow experiments: opened in the UI's model-training layout, not its GenAI one."""
+"""Our MLflow experiments, tagged with MLflow's experiment kind for model training."""
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
-# MLflow 3's UI picks an experiment's layout from this tag; without it, it opens the GenAI
-# layout (traces, judges, prompts) and hides the runs table behind a "Model training" click.
+# MLflow's record of what an experiment holds. MLflow 3.17's UI picks its layout from its
+# own GenAI / Model training switch, not from this tag (checked in Chromium; docs/comparing-
+# runs.md); the tag still tells any client, and UIs that read it, that these are training runs.
 KIND_TAG = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"
 
@@ -12,8 +13,7 @@ TRAINING_KIND = "custom_model_development"
 def use_experiment(name: str) -> str:
     """Make `name` the active experiment, created when missing, and return its id.
 
-    An experiment with no kind gets the training kind, so the UI opens on its runs, charts
-    and comparison; a kind chosen by hand in the UI is kept.
+    An experiment with no kind gets the training kind; a kind set by hand is kept.
     """
     experiment = mlflow.set_experiment(name)
     if KIND_TAG not in experiment.tags:
