@@ -60,8 +60,11 @@ def record_sb3(
     mlflow.set_tracking_uri(None)
 
 
-def run_dqnlab(store: Path, env: str, seed: int, tags: dict, threads: int) -> None:
-    """Ours at the env option's shipped settings; its eval times added to its run."""
+def run_dqnlab(
+    store: Path, env: str, seed: int, tags: dict, threads: int, extra: list[str]
+) -> None:
+    """Ours at the env option's shipped settings (plus `extra` overrides); its eval times
+    added to its run."""
     overrides = [
         f"env={env}",
         f"seed={seed}",
@@ -69,6 +72,7 @@ def run_dqnlab(store: Path, env: str, seed: int, tags: dict, threads: int) -> No
         f"tracking.experiment=bench-{env}",
         "trainer.checkpoint_buffer=false",
         f"trainer.torch_threads={threads}",
+        *extra,
     ]
     result = run_ours(overrides, store)
     mlflow.set_tracking_uri(store_uri(store))
@@ -94,6 +98,9 @@ def main() -> None:
         default=list(LIBRARIES),
         help="run only these (e.g. dqnlab again after its defaults changed)",
     )
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides for ours, to measure candidate defaults"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     machine = f"{cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
@@ -108,7 +115,7 @@ def main() -> None:
             if "dqnlab" in args.libraries:
                 print(f"{env} seed {seed}: dqnlab", flush=True)
                 tags = common_tags | {"bench.library": "dqnlab"}
-                run_dqnlab(args.store, env, seed, tags, args.threads)
+                run_dqnlab(args.store, env, seed, tags, args.threads, args.overrides)
             if "sb3" in args.libraries:
                 print(f"{env} seed {seed}: sb3", flush=True)
                 points = run_sb3(ZOO[env], seed, every)

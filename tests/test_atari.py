@@ -293,6 +293,7 @@ def test_pong_smoke_run_logs_raw_scores_to_mlflow(compose_config, tracking_uri: 
     assert [m.step for m in evals] == [600]
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
 def test_pong_trains_on_the_gpu(compose_config, tracking_uri: str) -> None:
     cfg = compose_config(*PONG_SMOKE, "device=cuda")

@@ -34,6 +34,12 @@ TRAIN_CASES = [
         "agent.optimizer._target_='torch.optim.Nope' cannot be imported",
         "Nope",
     ),
+    ("agent.update_mode=fast", "agent.update_mode='fast' is not allowed", "'eager', 'graph'"),
+    (
+        "agent.update_mode=graph agent.optimizer._target_=torch.optim.SGD",
+        "agent.update_mode=graph needs an optimizer that takes capturable",
+        "'torch.optim.SGD' does not",
+    ),
 ]
 
 # Run with -m: the sweep must fail before any worker, study or MLflow run exists.

@@ -40,3 +40,26 @@ def test_different_seeds_give_different_runs(compose_config, tracking_uri: str) 
         run(compose_config(*overrides, "seed=1")).episode_returns
         != run(compose_config(*overrides, "seed=2")).episode_returns
     )
+
+
+GPU_PATHS = ["agent.update_mode=graph", "buffer.storage=device", "buffer.pin_memory=true"]
+
+
+@pytest.mark.parametrize("buffer", ["uniform", "prioritized"])
+def test_gpu_update_and_replay_paths_give_the_eager_run(
+    compose_config, tracking_uri: str, buffer: str
+) -> None:
+    """The GPU-oriented options change where tensors live and how an update is launched,
+    never what is learned: on CPU the run is the default run, bit for bit."""
+    overrides = [
+        *short_run_overrides(2500),
+        f"buffer={buffer}",
+        "seed=3",
+        "tracking.log_model=false",
+        "device=cpu",
+    ]
+    eager = run(compose_config(*overrides))
+    gpu_ready = run(compose_config(*overrides, *GPU_PATHS))
+    assert gpu_ready.episode_returns == eager.episode_returns
+    assert [(e.step, e.mean) for e in gpu_ready.evals] == [(e.step, e.mean) for e in eager.evals]
+    assert all(torch.equal(gpu_ready.best_state[k], eager.best_state[k]) for k in eager.best_state)

@@ -101,6 +101,20 @@ def check_targets(cfg: DictConfig) -> None:
                     f"{key}.{name} is not an argument of {target}: "
                     f"known arguments are [{', '.join(params)}]"
                 )
+    optimizer = current_target(cfg.agent.optimizer._target_)
+    if cfg.agent.update_mode == "graph" and "capturable" not in _parameters(_locate(optimizer)):
+        raise ConfigError(
+            f"agent.update_mode=graph needs an optimizer that takes capturable (as Adam, "
+            f"AdamW and RMSprop do): agent.optimizer._target_={optimizer!r} does not"
+        )
+
+
+def _parameters(obj: Any) -> list[str]:
+    """The names `obj` takes; none known for a builtin without a signature."""
+    try:
+        return list(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return []
 
 
 def _target_nodes(node: DictConfig, prefix: str = "") -> list[tuple[str, DictConfig]]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dqnlab.replay.device_storage import DeviceTransitionStorage
 from dqnlab.replay.frames import FrameStorage, is_frame_stack
 from dqnlab.replay.nstep import NStepBuilder
 from dqnlab.replay.storage import (
@@ -23,6 +24,7 @@ from dqnlab.replay.sum_tree import SumTree
 from dqnlab.schedules import DecaySchedule
 
 Storage = TransitionStorage | FrameStorage
+STORAGES = ("auto", "transitions", "frames", "device")
 
 
 def make_storage(
@@ -33,12 +35,17 @@ def make_storage(
     device: torch.device | str,
     num_envs: int,
     n_step: int,
+    pin_memory: bool = False,
 ) -> Storage:
     """`frames` keeps each frame of uint8 frame stacks once; `transitions` keeps (s, s') in
-    full; `auto` picks frames for (stack, height, width) uint8 observations."""
+    full; `auto` picks frames for (stack, height, width) uint8 observations; `device` keeps
+    (s, s') rows in the learner's device memory. `pin_memory`: host storages gather batches
+    into page-locked memory (on CUDA)."""
+    if kind == "device":
+        return DeviceTransitionStorage(capacity, obs_shape, obs_dtype, device)
     if kind == "frames" or (kind == "auto" and is_frame_stack(obs_shape, obs_dtype)):
-        return FrameStorage(capacity, obs_shape, obs_dtype, device, num_envs, n_step)
-    return TransitionStorage(capacity, obs_shape, obs_dtype, device)
+        return FrameStorage(capacity, obs_shape, obs_dtype, device, num_envs, n_step, pin_memory)
+    return TransitionStorage(capacity, obs_shape, obs_dtype, device, pin_memory)
 
 
 class ReplayBuffer(ABC):
@@ -47,7 +54,8 @@ class ReplayBuffer(ABC):
     The buffer turns env steps into n-step transitions itself (`add_steps`), as the storage
     decides what a transition keeps of its states: `n_step`, `gamma` and `num_envs` are
     agent.n_step, agent.gamma and trainer.num_envs. `storage` is buffer.storage (make_storage;
-    the configs say auto, code that builds a buffer itself gets the flat storage unless it asks).
+    the configs say auto, code that builds a buffer itself gets the flat storage unless it asks)
+    and `pin_memory` buffer.pin_memory.
     """
 
     def __init__(
@@ -62,9 +70,10 @@ class ReplayBuffer(ABC):
         n_step: int = 1,
         gamma: float = 0.99,
         num_envs: int = 1,
+        pin_memory: bool = False,
     ) -> None:
         self.storage = make_storage(
-            storage, capacity, obs_shape, obs_dtype, device, num_envs, n_step
+            storage, capacity, obs_shape, obs_dtype, device, num_envs, n_step, pin_memory
         )
         self.returns = NStepBuilder(
             n_step, gamma, num_envs, self.storage.ref_shape, self.storage.ref_dtype
@@ -180,6 +189,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         n_step: int = 1,
         gamma: float = 0.99,
         num_envs: int = 1,
+        pin_memory: bool = False,
     ) -> None:
         super().__init__(
             capacity,
@@ -191,6 +201,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             n_step=n_step,
             gamma=gamma,
             num_envs=num_envs,
+            pin_memory=pin_memory,
         )
         self.alpha = alpha
         self.priority_eps = priority_eps

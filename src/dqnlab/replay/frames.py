@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from dqnlab.errors import ConfigError
-from dqnlab.replay.storage import ReplaySample, array_state, load_array
+from dqnlab.replay.storage import ReplaySample, array_state, load_array, rows_to_device
 
 
 def is_frame_stack(obs_shape: tuple[int, ...], obs_dtype: np.typing.DTypeLike) -> bool:
@@ -48,9 +48,11 @@ class FrameStorage:
         device: torch.device | str,
         num_envs: int,
         n_step: int,
+        pin_memory: bool = False,
     ) -> None:
         self.capacity = capacity
         self.device = torch.device(device)
+        self.pin_memory = pin_memory
         self.ref_shape, self.ref_dtype = (), np.dtype(np.int64)
         self.stack = obs_shape[0]
         # Segments differ by at most one row, so the rows add up to `capacity` exactly.
@@ -164,10 +166,10 @@ class FrameStorage:
 
         First and next states are gathered into one array and copied to the device at once:
         one allocation and one transfer for the two large fields."""
-        states = self.frames[self._stacks(np.concatenate([idx, self.next_rows[idx]]))]
-        obs, next_obs = torch.from_numpy(states).to(self.device, non_blocking=True).chunk(2)
+        stacks = self._stacks(np.concatenate([idx, self.next_rows[idx]]))
+        obs, next_obs = rows_to_device(self.frames, stacks, self.device, self.pin_memory).chunk(2)
         actions, rewards, terminated, discounts = (
-            torch.from_numpy(array[idx]).to(self.device, non_blocking=True)
+            rows_to_device(array, idx, self.device, self.pin_memory)
             for array in (self.actions, self.rewards, self.terminated, self.discounts)
         )
         return ReplaySample(obs, actions, rewards, next_obs, terminated, discounts, indices=idx)

@@ -37,6 +37,24 @@ def array_state(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def rows_to_device(
+    array: np.ndarray, idx: np.ndarray, device: torch.device, pinned: bool = False
+) -> torch.Tensor:
+    """Rows `idx` (an index array of any shape) of `array` as a tensor on `device`.
+
+    `pinned`: gathered straight into page-locked host memory (on CUDA devices), from which
+    the copy to the GPU runs asynchronously; pageable memory makes every copy wait."""
+    if not pinned:
+        return torch.from_numpy(array[idx]).to(device, non_blocking=True)
+    source = torch.from_numpy(array)
+    row_shape = array.shape[1:]
+    out = torch.empty(
+        (*idx.shape, *row_shape), dtype=source.dtype, pin_memory=device.type == "cuda"
+    )
+    torch.index_select(source, 0, torch.from_numpy(idx.reshape(-1)), out=out.view(-1, *row_shape))
+    return out.to(device, non_blocking=True)
+
+
 def load_array(target: np.ndarray, saved: torch.Tensor, name: str, prefix: bool = False) -> None:
     """Copy `saved` into `target` (into its first rows if `prefix`), refusing another layout."""
     values = saved.numpy(force=True)
@@ -64,21 +82,27 @@ class TransitionStorage:
         obs_shape: tuple[int, ...],
         obs_dtype: np.typing.DTypeLike,
         device: torch.device | str,
+        pin_memory: bool = False,
     ) -> None:
         self.capacity = capacity
         self.device = torch.device(device)
+        self.pin_memory = pin_memory
         self.ref_shape, self.ref_dtype = tuple(obs_shape), np.dtype(obs_dtype)
-        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.terminated = np.zeros(capacity, dtype=np.float32)
-        self.discounts = np.zeros(capacity, dtype=np.float32)
+        self.obs = self._zeros((capacity, *obs_shape), obs_dtype)
+        self.next_obs = self._zeros((capacity, *obs_shape), obs_dtype)
+        self.actions = self._zeros((capacity,), np.int64)
+        self.rewards = self._zeros((capacity,), np.float32)
+        self.terminated = self._zeros((capacity,), np.float32)
+        self.discounts = self._zeros((capacity,), np.float32)
         self.pos = 0
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
+
+    def _zeros(self, shape: tuple[int, ...], dtype: np.typing.DTypeLike) -> np.ndarray:
+        """A field's rows, in host memory."""
+        return np.zeros(shape, dtype=dtype)
 
     def write_states(
         self, env_ids: np.ndarray, obs: np.ndarray, next_obs: np.ndarray
@@ -116,7 +140,7 @@ class TransitionStorage:
         """Rows `idx` as one tensor per field on the device, with the rows as `indices`."""
         return ReplaySample(
             *(
-                torch.from_numpy(getattr(self, name)[idx]).to(self.device, non_blocking=True)
+                rows_to_device(getattr(self, name), idx, self.device, self.pin_memory)
                 for name in self.FIELDS
             ),
             indices=idx,

@@ -238,6 +238,7 @@ def _build_learner(cfg: DictConfig, spaces: EnvSpaces, device: torch.device) -> 
         loss=cfg.agent.loss,
         max_grad_norm=cfg.agent.max_grad_norm,
         double=cfg.agent.double_q,
+        update_mode=cfg.agent.update_mode,
     )
 
 
