@@ -569,6 +569,7 @@ def main() -> None:
         if args.work is None:
             args.work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         args.work.mkdir(parents=True, exist_ok=True)
+        args.out, args.work = args.out.resolve(), args.work.resolve()
         meta = {
             "device": torch.cuda.get_device_name(args.device) if args.device != "cpu" else "cpu",
             "cpu": f"{cpu_model()}, {os.cpu_count()} CPUs",
@@ -576,6 +577,8 @@ def main() -> None:
             "tiny": args.tiny,
             "command": " ".join(["python", *sys.argv]),
         }
+        # MLflow keeps a store's artifact root as the folder it was first opened from.
+        stack.enter_context(contextlib.chdir(args.work))
         report = Report(args.out, meta)
         check = Check(args, report)
         for name in args.parts:

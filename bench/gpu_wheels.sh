@@ -5,6 +5,7 @@
 # src/{train,evaluate,sweep}.py and tests/ import, at the versions in .venv (pip freeze).
 # pygame-ce: gymnasium.envs.box2d imports it (car_racing.py), so LunarLander needs it.
 # execnet: pytest-xdist's one dependency, in case the image lacks it (pytest loads xdist).
+# typing-extensions, certifi: newer than pydantic and databricks-sdk need, whatever the image has.
 # Left out: psycopg[binary] (PostgreSQL tests only: tests/test_sweep_postgres.py and
 # tests/test_scale_out.py fail to import) and the dev/bench/docs/slurm/ray/server extras.
 # Keep .whl/ + tracked files under 60 MiB (checked at the end).
@@ -30,7 +31,7 @@ rm -rf .whl && mkdir .whl
   opentelemetry-api==1.45.2 opentelemetry-sdk==1.45.2 opentelemetry-proto==1.45.2 \
   opentelemetry-semantic-conventions==0.66b2 pydantic==2.14.4 pydantic-core==2.50.5 \
   annotated-types==0.8.0 typing-inspection==0.4.5 python-dotenv==1.2.4 sqlparse==0.6.1 \
-  execnet==2.1.2
+  execnet==2.1.2 typing-extensions==4.16.0 certifi==2026.10.19.post1
 # hydra-core/omegaconf pin antlr4-python3-runtime==4.9.*, published as an sdist only:
 # build its pure-Python (py3-none-any) wheel here.
 "$PY" -m pip wheel -q --no-deps --no-binary=antlr4-python3-runtime -w .whl antlr4-python3-runtime==4.9.3

@@ -20,9 +20,12 @@ log = logging.getLogger(__name__)
 
 # Keys that may differ between the processes of one run: they do not change what it learns.
 # Settings of this process, not of the run: a resumed run takes them from the command line
-# (and older runs, recorded before a key existed, get it).
+# (and older runs, recorded before a key existed, get it). The update mode and pinned batches
+# change how an update is launched, not its result (tests/test_determinism.py).
 RUNTIME_KEYS = (
     "device",
+    "agent.update_mode",
+    "buffer.pin_memory",
     "trainer.torch_threads",
     "trainer.progress_every_s",
     "trainer.resume",
