@@ -523,6 +523,9 @@ def part_pong(check: Check) -> None:
             proc.wait(timeout=60)
     client = MlflowClient(store_uri(check.work))
     experiment = client.get_experiment_by_name("gpu-check-pong")
+    if experiment is None:  # stopped before its run began (a slow start)
+        check.report.add("pong", "learning", {"rc": proc.returncode, "error": "no run started"})
+        return
     (found,) = client.search_runs([experiment.experiment_id], max_results=1)
     run_id = found.info.run_id
     evals = client.get_metric_history(run_id, "eval/return_mean")

@@ -24,11 +24,6 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
-# How an update runs: `eager`, op by op; `graph`, on static tensors, captured as a CUDA graph
-# on CUDA devices (StaticUpdate); `compile`, through torch.compile (its CUDA-graph mode on
-# CUDA devices).
-UPDATE_MODES = ("eager", "graph", "compile")
-
 
 @dataclass
 class UpdateStats:
@@ -74,7 +69,9 @@ class DQNLearner:
         self._lr_on_device()
 
     def _make_step(self, update_mode: str) -> Callable[..., tuple[torch.Tensor, ...]]:
-        """The update step for `update_mode` (see UPDATE_MODES)."""
+        """How an update runs: `eager`, op by op; `graph`, on static tensors, captured as a
+        CUDA graph on CUDA devices (StaticUpdate); `compile`, through torch.compile (its
+        CUDA-graph mode on CUDA devices)."""
         if update_mode == "graph":
             return StaticUpdate(self._td_step, self.device)
         if update_mode == "compile":

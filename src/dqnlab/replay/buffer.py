@@ -24,7 +24,6 @@ from dqnlab.replay.sum_tree import SumTree
 from dqnlab.schedules import DecaySchedule
 
 Storage = TransitionStorage | FrameStorage
-STORAGES = ("auto", "transitions", "frames", "device")
 
 
 def make_storage(

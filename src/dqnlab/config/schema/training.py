@@ -9,9 +9,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from dqnlab.agent.learner import UPDATE_MODES
 from dqnlab.config.schema.rules import one_of, ranged
-from dqnlab.replay.buffer import STORAGES
 from dqnlab.schedules import DECAYS
 
 DEVICE = one_of("auto", "cpu", "cuda", pattern=r"cuda:\d+", shown="cuda:<index>")
@@ -81,7 +79,7 @@ class UniformBufferConf:
     """The replay buffer class built."""
     capacity: int = ranged(gt=0)
     """Transitions kept; the oldest are overwritten first."""
-    storage: str = one_of(*STORAGES)
+    storage: str = one_of("auto", "transitions", "frames", "device")
     """`frames`: each frame of uint8 frame stacks stored once (Atari); `transitions`: full
     `(s, s')` rows; `auto`: frames for uint8 `(stack, H, W)` observations; `device`: full
     rows in the learner's device memory (GPU), so batches need no host-to-device copy."""
@@ -171,7 +169,7 @@ class AgentConf:
     """Gradient updates per learning phase."""
     learning_starts: int = ranged(ge=0)
     """Env steps collected before the first update."""
-    update_mode: str = one_of(*UPDATE_MODES)
+    update_mode: str = one_of("eager", "graph", "compile")
     """How each update runs: `eager`, op by op; `graph`, on static tensors, captured once as
     a CUDA graph and replayed on CUDA devices (the optimiser must take `capturable`, as Adam
     does); `compile`, through `torch.compile` (`reduce-overhead` on CUDA). Every mode
