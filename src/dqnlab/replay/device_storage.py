@@ -21,25 +21,12 @@ class DeviceTransitionStorage(TransitionStorage):
         torch_dtype = torch.from_numpy(np.zeros(0, dtype=dtype)).dtype
         return torch.zeros(shape, dtype=torch_dtype, device=self.device)
 
-    def add(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        terminated: np.ndarray,
-        discounts: np.ndarray,
-    ) -> np.ndarray:
-        """Write a batch of transitions (one row per env); return the rows written."""
-        idx = (self.pos + np.arange(len(actions))) % self.capacity
+    def _write(self, idx: np.ndarray, values: tuple[np.ndarray, ...]) -> None:
+        """Copy each field's values (in FIELDS order) to the device, into rows `idx`."""
         rows = torch.from_numpy(idx).to(self.device, non_blocking=True)
-        values = (obs, actions, rewards, next_obs, terminated, discounts)
         for name, value in zip(self.FIELDS, values, strict=True):
             field = getattr(self, name)
             field[rows] = torch.as_tensor(value, dtype=field.dtype).to(self.device)
-        self.pos = int(idx[-1] + 1) % self.capacity if len(idx) else self.pos
-        self.size = min(self.size + len(idx), self.capacity)
-        return idx
 
     def gather(self, idx: np.ndarray) -> ReplaySample:
         """Rows `idx` as one tensor per field, indexed on the device."""

@@ -122,15 +122,15 @@ class TransitionStorage:
     ) -> np.ndarray:
         """Write a batch of transitions (one row per env); return the rows written."""
         idx = (self.pos + np.arange(len(actions))) % self.capacity
-        self.obs[idx] = obs
-        self.actions[idx] = actions
-        self.rewards[idx] = rewards
-        self.next_obs[idx] = next_obs
-        self.terminated[idx] = terminated
-        self.discounts[idx] = discounts
+        self._write(idx, (obs, actions, rewards, next_obs, terminated, discounts))
         self.pos = int(idx[-1] + 1) % self.capacity if len(idx) else self.pos
         self.size = min(self.size + len(idx), self.capacity)
         return idx
+
+    def _write(self, idx: np.ndarray, values: tuple[np.ndarray, ...]) -> None:
+        """Put each field's values (in FIELDS order) into rows `idx`."""
+        for name, value in zip(self.FIELDS, values, strict=True):
+            getattr(self, name)[idx] = value
 
     def draw(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         """`batch_size` rows holding transitions, uniformly with replacement."""
