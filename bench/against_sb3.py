@@ -14,20 +14,16 @@ torch threads. Two copies of this script with other seeds may share one store.
 """
 
 import argparse
-import os
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import mlflow
 import torch
-from common import compose_config, run_ours, store_uri
+from common import annotate_run, bench_tags, compose_config, run_ours, store_uri
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from sb3_side_by_side import CARTPOLE, LUNARLANDER, EvalTimer, ZooSettings, sb3_run
 
-from dqnlab.device import cpu_model
 from dqnlab.tracking.experiments import use_experiment
 
 ZOO = {"cartpole": CARTPOLE, "lunarlander": LUNARLANDER}
@@ -74,15 +70,7 @@ def run_dqnlab(
         f"trainer.torch_threads={threads}",
         *extra,
     ]
-    result = run_ours(overrides, store)
-    mlflow.set_tracking_uri(store_uri(store))
-    client = MlflowClient()
-    now = int(time.time() * 1000)
-    seconds = [Metric("eval/seconds", e.seconds, now, e.step) for e in result.evals]
-    client.log_batch(result.run_id, metrics=seconds)
-    for key, value in tags.items():
-        client.set_tag(result.run_id, key, value)
-    mlflow.set_tracking_uri(None)
+    annotate_run(store, run_ours(overrides, store), tags)
 
 
 def main() -> None:
@@ -103,12 +91,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    machine = f"{cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
-    common_tags = {
-        "bench.machine": machine,
-        "bench.threads": str(args.threads),
-        "bench.command": shlex.join(["python", *sys.argv]),
-    }
+    common_tags = bench_tags(args.threads)
     for env in args.env:
         every = compose_config([f"env={env}"]).trainer.eval_every
         for seed in args.seeds:

@@ -3,7 +3,10 @@
 import contextlib
 import functools
 import logging
+import os
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -13,11 +16,16 @@ from typing import Any
 from unittest import mock
 
 import mlflow
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from dqnlab.config.cli import CONF_DIR
+from dqnlab.device import cpu_model
+from dqnlab.tracking.experiments import use_experiment
 from dqnlab.training.run import run
 from dqnlab.training.state import TrainResult
 
@@ -50,6 +58,36 @@ def run_ours(overrides: Sequence[str], store: Path | None = None) -> TrainResult
 def store_uri(folder: Path) -> str:
     """The tracking URI of a benchmark's kept MLflow store."""
     return f"sqlite:///{folder.resolve()}/mlflow.db"
+
+
+def create_experiment(store: Path, name: str) -> None:
+    """Create experiment `name` in the kept store before parallel workers race to create it,
+    from inside the store's folder so that its artifacts go under it."""
+    store.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(store):
+        mlflow.set_tracking_uri(store_uri(store))
+        try:
+            use_experiment(name)
+        finally:
+            mlflow.set_tracking_uri(None)
+
+
+def bench_tags(threads: int) -> dict[str, str]:
+    """Tags naming the machine, torch threads and command of a benchmark's kept runs."""
+    return {
+        "bench.machine": f"{cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
+        "bench.threads": str(threads),
+        "bench.command": shlex.join(["python", *sys.argv]),
+    }
+
+
+def annotate_run(store: Path, result: TrainResult, tags: dict[str, str]) -> None:
+    """Add each evaluation's wall time (`eval/seconds`, at its env step) and `tags` to the
+    kept run that produced `result`, so a figure can plot it against steps and seconds."""
+    client = MlflowClient(store_uri(store))
+    now = int(time.time() * 1000)
+    seconds = [Metric("eval/seconds", e.seconds, now, e.step) for e in result.evals]
+    client.log_batch(result.run_id, metrics=seconds, tags=[RunTag(k, v) for k, v in tags.items()])
 
 
 def first_reach(

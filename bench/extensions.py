@@ -3,11 +3,16 @@
     python bench/extensions.py                                  # every variant, seeds 0-2
     python bench/extensions.py --variants vanilla rainbow_lite --seeds 0 --jobs 2
     python bench/extensions.py --base defaults --variants vanilla nstep3 --jobs 2
+    python bench/extensions.py --store runs-bench --jobs 2 --variants vanilla double dueling \
+        per nstep3 rainbow_lite boltzmann noisy       # kept: python bench/plots.py extensions
 
 Every variant starts from a base (`BASES`) and changes only the keys it names; all run the
 same fixed budget of env steps with a 20-episode greedy eval every 5,000 steps. `--jobs 2`
 runs two trainings at once with one torch thread each: wall times are then comparable with
-each other, not with a run that had the machine to itself.
+each other, not with a run that had the machine to itself. With `--store DIR` every run is
+kept in `DIR/mlflow.db`, experiment `bench-extensions-<base>`, tagged `bench.variant`,
+`bench.machine`, `bench.threads` and `bench.command`, with `eval/seconds` beside its eval
+curve; without it the runs are thrown away.
 """
 
 import argparse
@@ -15,8 +20,9 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 
-from common import first_reach, median, run_ours
+from common import annotate_run, bench_tags, create_experiment, first_reach, median, run_ours
 
 THRESHOLD = 200.0
 
@@ -72,19 +78,34 @@ class Outcome:
     steps_per_second: float
 
 
-def train_variant(base: Base, variant: str, seed: int, total_steps: int, threads: int) -> Outcome:
-    result = run_ours(
-        [
-            *base.overrides,
-            *VARIANTS[variant],
-            f"seed={seed}",
-            f"trainer.total_steps={total_steps}",
-            "trainer.eval_every=5000",
-            "trainer.eval_episodes=20",
-            f"trainer.torch_threads={threads}",
-            "device=cpu",
-        ]
-    )
+@dataclass(frozen=True)
+class Keep:
+    """Where to keep the runs, and the tags that say where they came from."""
+
+    store: Path
+    experiment: str
+    tags: dict[str, str]
+
+
+def train_variant(
+    base: Base, variant: str, seed: int, total_steps: int, threads: int, keep: Keep | None
+) -> Outcome:
+    overrides = [
+        *base.overrides,
+        *VARIANTS[variant],
+        f"seed={seed}",
+        f"trainer.total_steps={total_steps}",
+        "trainer.eval_every=5000",
+        "trainer.eval_episodes=20",
+        f"trainer.torch_threads={threads}",
+        "device=cpu",
+    ]
+    if keep is None:
+        result = run_ours(overrides)
+    else:
+        kept = [f"tracking.experiment={keep.experiment}", "trainer.checkpoint_buffer=false"]
+        result = run_ours([*overrides, *kept], keep.store)
+        annotate_run(keep.store, result, keep.tags | {"bench.variant": variant})
     step, seconds = first_reach([(e.step, e.seconds, e.mean) for e in result.evals], THRESHOLD)
     return Outcome(variant, seed, step, seconds, result.final_eval, result.steps / result.seconds)
 
@@ -123,16 +144,21 @@ def main() -> None:
     parser.add_argument("--base", choices=list(BASES), default="zoo")
     parser.add_argument("--steps", type=int, help="fixed budget per run (default: the base's)")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at once")
+    parser.add_argument("--store", type=Path, help="keep the runs in this folder's MLflow store")
     args = parser.parse_args()
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     base = BASES[args.base]
     steps = args.steps or base.steps
+    experiment = f"bench-extensions-{args.base}"
+    keep = Keep(args.store, experiment, bench_tags(threads)) if args.store else None
+    if keep:
+        create_experiment(keep.store, keep.experiment)
     outcomes: list[Outcome] = []
     # spawn: a fresh interpreter per worker, nothing inherited from this process's torch.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         futures = [
-            pool.submit(train_variant, base, variant, seed, steps, threads)
+            pool.submit(train_variant, base, variant, seed, steps, threads, keep)
             for variant in args.variants
             for seed in args.seeds
         ]
