@@ -1,16 +1,18 @@
 """The documentation's result figures, redrawn from recorded runs and studies.
 
     python bench/plots.py curves --store runs-bench          # after bench/against_sb3.py
+    python bench/plots.py extensions --store runs-bench      # after bench/extensions.py
     python bench/plots.py sweep --storage sqlite:///optuna.db --store . \
         --study dqn-cartpole-defaults --by agent.lr_end agent.double_q
 
 `curves`: for each `bench-<env>` experiment in `<store>/mlflow.db`, the greedy eval return
 of each library against env steps (median over seeds, min-max band) and against wall time
 (one line per seed), the solved threshold dashed; prints env steps and seconds to the
-threshold per seed and their medians. `sweep`: a study's optimisation history (complete
-and pruned trials, best so far), the env steps it spent against running every trial to the
-end, and the trial values by each `--by` parameter. Each figure names the machine, the
-seeds and the command its runs came from.
+threshold per seed and their medians. `extensions`: the same for each variant of
+`bench/extensions.py`, one panel each, vanilla DQN drawn in every panel. `sweep`: a study's
+optimisation history (complete and pruned trials, best so far), the env steps it spent
+against running every trial to the end, and the trial values by each `--by` parameter.
+Each figure names the machine, the seeds and the command its runs came from.
 """
 
 import argparse
@@ -25,8 +27,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 from common import first_reach, store_uri
+from extensions import BASES, VARIANTS
 from matplotlib.axes import Axes
-from mlflow.entities import Run
+from mlflow.entities import Experiment, Run
 from mlflow.tracking import MlflowClient
 
 THRESHOLDS = {"cartpole": 475.0, "lunarlander": 200.0}
@@ -38,6 +41,14 @@ IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 Curve = list[tuple[int, float, float]]  # (env step, seconds, eval return)
 
 
+def open_store(store: Path) -> MlflowClient:
+    """A client of the kept store in `store`; refuse a folder that holds none (MLflow would
+    create an empty one)."""
+    if not (store / "mlflow.db").is_file():
+        raise SystemExit(f"no MLflow store {store}/mlflow.db: give --store the benchmark's folder")
+    return MlflowClient(store_uri(store))
+
+
 def run_curve(client: MlflowClient, run: Run) -> Curve:
     returns = {
         m.step: m.value for m in client.get_metric_history(run.info.run_id, "eval/return_mean")
@@ -46,16 +57,35 @@ def run_curve(client: MlflowClient, run: Run) -> Curve:
     return [(step, seconds[step], returns[step]) for step in sorted(returns) if step in seconds]
 
 
+def median_band(ax: Axes, seeds: dict[int, Curve], color: str, label: str | None) -> None:
+    """Median eval return over seeds against env steps, the min-max spread shaded."""
+    steps = sorted(set.intersection(*(set(s for s, _, _ in c) for c in seeds.values())))
+    table = np.array(
+        [[dict((s, r) for s, _, r in c)[step] for step in steps] for c in seeds.values()]
+    )
+    ax.plot(steps, np.median(table, axis=0), color=color, label=label)
+    ax.fill_between(steps, table.min(axis=0), table.max(axis=0), color=color, alpha=0.2)
+
+
+def provenance(runs: list[Run]) -> str:
+    """The machines, torch threads and commands that recorded `runs`, for a figure's footer."""
+    about = {
+        (r.data.tags["bench.machine"], r.data.tags["bench.threads"], r.data.tags["bench.command"])
+        for r in runs
+    }
+    machines = "; ".join(f"{m}, {t} torch threads" for m, t in sorted({a[:2] for a in about}))
+    return f"{machines}. {'; '.join(sorted({a[2] for a in about}))}"
+
+
+def kept_runs(client: MlflowClient, experiment: Experiment) -> list[Run]:
+    return client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'")
+
+
 def draw_env(axes: tuple[Axes, Axes], env: str, curves: dict[str, dict[int, Curve]]) -> None:
     by_steps, by_time = axes
     for library, seeds in sorted(curves.items()):
         color = COLORS[library]
-        steps = sorted(set.intersection(*(set(s for s, _, _ in c) for c in seeds.values())))
-        table = np.array(
-            [[dict((s, r) for s, _, r in c)[step] for step in steps] for c in seeds.values()]
-        )
-        by_steps.plot(steps, np.median(table, axis=0), color=color, label=LABELS[library])
-        by_steps.fill_between(steps, table.min(axis=0), table.max(axis=0), color=color, alpha=0.2)
+        median_band(by_steps, seeds, color, LABELS[library])
         for index, curve in enumerate(seeds.values()):
             by_time.plot(
                 [t for _, t, _ in curve],
@@ -74,52 +104,103 @@ def draw_env(axes: tuple[Axes, Axes], env: str, curves: dict[str, dict[int, Curv
     by_steps.legend(loc="lower right")
 
 
-def report(env: str, curves: dict[str, dict[int, Curve]]) -> None:
-    threshold = THRESHOLDS[env]
+def report(name: str, threshold: float, curves: dict[str, dict[int, Curve]]) -> dict[str, float]:
+    """Print env steps and seconds to `threshold` and the final evals of each group of
+    curves (a library or a variant), seed by seed; return each group's median seconds."""
     medians = {}
-    for library, seeds in sorted(curves.items()):
+    for group, seeds in curves.items():
         reached = {seed: first_reach(curve, threshold) for seed, curve in sorted(seeds.items())}
         finals = [seeds[seed][-1][2] for seed in sorted(seeds)]  # in seed order
-        medians[library] = statistics.median(t for _, t in reached.values())
+        medians[group] = statistics.median(t for _, t in reached.values())
         per_seed = ", ".join(f"s{seed} {s:g} steps {t:.1f} s" for seed, (s, t) in reached.items())
         print(
-            f"{env} {library}: to {threshold:g}: {per_seed}; median "
+            f"{name} {group}: to {threshold:g}: {per_seed}; median "
             f"{statistics.median(s for s, _ in reached.values()):g} steps, "
-            f"{medians[library]:.1f} s; final evals {', '.join(f'{f:.1f}' for f in finals)}"
+            f"{medians[group]:.1f} s; final evals {', '.join(f'{f:.1f}' for f in finals)}"
         )
-    if {"dqnlab", "sb3"} <= medians.keys():
-        print(
-            f"{env}: median wall time to {threshold:g}, SB3 / dqnlab = "
-            f"{medians['sb3'] / medians['dqnlab']:.2f}x"
-        )
+    return medians
 
 
 def curves_figure(store: Path, output: Path) -> None:
-    client = MlflowClient(store_uri(store))
+    client = open_store(store)
     experiments = {
         e.name.removeprefix("bench-"): e
         for e in client.search_experiments()
         if e.name.startswith("bench-")
     }
     envs = [env for env in THRESHOLDS if env in experiments]
+    if not envs:
+        raise SystemExit(f"no bench-cartpole or bench-lunarlander experiment in {store}/mlflow.db")
     fig, axes = plt.subplots(len(envs), 2, figsize=(13, 4.5 * len(envs)), squeeze=False)
-    about, seeds = set(), {}
+    every_run, seeds = [], {}
     for row, env in zip(axes, envs, strict=True):
-        runs = client.search_runs(
-            [experiments[env].experiment_id], "attributes.status = 'FINISHED'"
-        )
+        runs = kept_runs(client, experiments[env])
+        every_run += runs
         curves: dict[str, dict[int, Curve]] = defaultdict(dict)
         for run in runs:
-            tags = run.data.tags
-            curves[tags["bench.library"]][int(run.data.params["seed"])] = run_curve(client, run)
-            about.add((tags["bench.machine"], tags["bench.threads"], tags["bench.command"]))
+            curves[run.data.tags["bench.library"]][int(run.data.params["seed"])] = run_curve(
+                client, run
+            )
         draw_env((row[0], row[1]), env, curves)
-        report(env, curves)
+        medians = report(env, THRESHOLDS[env], dict(sorted(curves.items())))
+        if {"dqnlab", "sb3"} <= medians.keys():
+            print(
+                f"{env}: median wall time to {THRESHOLDS[env]:g}, SB3 / dqnlab = "
+                f"{medians['sb3'] / medians['dqnlab']:.2f}x"
+            )
         seeds[env] = sorted({seed for run_seeds in curves.values() for seed in run_seeds})
-    machines = "; ".join(f"{m}, {t} torch threads" for m, t in sorted({a[:2] for a in about}))
-    commands = "; ".join(sorted(a[2] for a in about))
     used = ", ".join(f"{TITLES[env]} seeds {values}" for env, values in seeds.items())
-    fig.text(0.01, 0.005, f"{used}. {machines}. {commands}", fontsize=7, wrap=True)
+    fig.text(0.01, 0.005, f"{used}. {provenance(every_run)}", fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(output, dpi=110)
+    print(f"wrote {output}")
+
+
+def extensions_figure(store: Path, base: str, output: Path) -> None:
+    """One panel per variant of bench/extensions.py: its median and min-max eval return over
+    seeds against env steps, vanilla DQN's median drawn in each for reference."""
+    client = open_store(store)
+    name = f"bench-extensions-{base}"
+    experiment = client.get_experiment_by_name(name)
+    runs = kept_runs(client, experiment) if experiment else []
+    if not runs:
+        raise SystemExit(f"no finished run in experiment {name} of {store}/mlflow.db")
+    curves: dict[str, dict[int, Curve]] = defaultdict(dict)
+    for run in runs:
+        curves[run.data.tags["bench.variant"]][int(run.data.params["seed"])] = run_curve(
+            client, run
+        )
+    variants = [v for v in VARIANTS if v in curves]
+    threshold = THRESHOLDS["lunarlander"]
+    report(name, threshold, {v: curves[v] for v in variants})
+    columns = min(4, len(variants))
+    rows = -(-len(variants) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4 * columns, 3.3 * rows), sharex=True, sharey=True, squeeze=False
+    )
+    for ax, variant in zip(axes.flat, variants, strict=False):
+        if variant != "vanilla" and "vanilla" in curves:
+            median_band(ax, curves["vanilla"], "tab:gray", "vanilla (median)")
+        median_band(ax, curves[variant], "tab:blue", variant)
+        seeds = curves[variant]
+        steps = statistics.median(first_reach(c, threshold)[0] for c in seeds.values())
+        finals = statistics.mean(c[-1][2] for c in seeds.values())
+        reached = "never" if steps == float("inf") else f"{steps / 1000:g}k steps"
+        ax.set_title(f"{variant}: to {threshold:g} {reached}, final {finals:.0f}", fontsize=9)
+        ax.axhline(threshold, color="gray", linestyle="--", linewidth=1)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=7)
+    for ax in axes.flat[len(variants) :]:
+        ax.set_axis_off()
+    for ax in axes[-1]:
+        ax.set_xlabel("env steps")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("greedy eval return (20 episodes)")
+    seeds_used = sorted({seed for by_seed in curves.values() for seed in by_seed})
+    fig.suptitle(
+        f"DQN extensions on LunarLander-v3 ({base} settings): median and min-max over seeds"
+    )
+    fig.text(0.01, 0.005, f"Seeds {seeds_used}. {provenance(runs)}", fontsize=7, wrap=True)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(output, dpi=110)
     print(f"wrote {output}")
@@ -132,7 +213,7 @@ def trial_steps(trial: optuna.trial.FrozenTrial) -> int:
 
 def sweep_provenance(store: Path, study_name: str) -> str:
     """Machine, seeds and command of a study's trial runs, from their MLflow records."""
-    client = MlflowClient(store_uri(store))
+    client = open_store(store)
     runs = client.search_runs(
         [e.experiment_id for e in client.search_experiments()],
         f"tags.`optuna.study` = '{study_name}'",
@@ -223,6 +304,10 @@ def main() -> None:
     curves = commands.add_parser("curves", help="learning curves from bench/against_sb3.py")
     curves.add_argument("--store", type=Path, required=True)
     curves.add_argument("--output", type=Path, default=IMG / "learning-curves.png")
+    extensions = commands.add_parser("extensions", help="from bench/extensions.py --store")
+    extensions.add_argument("--store", type=Path, required=True)
+    extensions.add_argument("--base", choices=list(BASES), default="zoo")
+    extensions.add_argument("--output", type=Path)
     sweep = commands.add_parser("sweep", help="a study's history, pruning savings, parameters")
     sweep.add_argument("--storage", required=True)
     sweep.add_argument("--study", required=True)
@@ -232,6 +317,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "curves":
         curves_figure(args.store, args.output)
+    elif args.command == "extensions":
+        output = args.output or IMG / f"extensions-{args.base}.png"
+        extensions_figure(args.store, args.base, output)
     else:
         output = args.output or IMG / f"sweep-{args.study}.png"
         sweep_figure(args.storage, args.study, args.by, args.store, output)
