@@ -16,6 +16,7 @@ from typing import Any
 from unittest import mock
 
 import mlflow
+import optuna
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -88,6 +89,23 @@ def annotate_run(store: Path, result: TrainResult, tags: dict[str, str]) -> None
     now = int(time.time() * 1000)
     seconds = [Metric("eval/seconds", e.seconds, now, e.step) for e in result.evals]
     client.log_batch(result.run_id, metrics=seconds, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def load_study(storage: str, name: str) -> optuna.Study:
+    """Study `name` in `storage`; a missing one is refused in one line naming those there."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        there = ", ".join(optuna.get_all_study_names(storage)) or "none"
+        raise SystemExit(f"no study {name!r} in {storage}; studies there: {there}") from None
+
+
+def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's complete trials; refused in one line when it has none."""
+    trials = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
+    if not trials:
+        raise SystemExit(f"study {study.study_name!r} has no complete trial yet")
+    return trials
 
 
 def first_reach(

@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import optuna
-from common import first_reach, store_uri
+from common import complete_trials, first_reach, load_study, store_uri
 from extensions import BASES, VARIANTS
 from matplotlib.axes import Axes
 from mlflow.entities import Experiment, Run
@@ -228,13 +228,13 @@ def sweep_provenance(store: Path, study_name: str) -> str:
 
 
 def sweep_figure(storage: str, study_name: str, by: list[str], store: Path, output: Path) -> None:
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = load_study(storage, study_name)
     finished = [
         t
         for t in study.trials
         if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     ]
-    complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
+    complete = complete_trials(study)
     full = max(trial_steps(t) for t in complete)
     spent = sum(trial_steps(t) for t in finished)
     fig, axes = plt.subplots(1, 2 + len(by), figsize=(5 * (2 + len(by)), 4.2), squeeze=False)

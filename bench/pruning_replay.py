@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import optuna
+from common import complete_trials, load_study
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from optuna.trial import FrozenTrial, TrialState
@@ -90,7 +91,7 @@ def print_replays(
     study: optuna.Study, sweep: str, pruners: list[str], overrides: Sequence[str] = ()
 ) -> None:
     """One line per pruner option: what it would have stopped, saved and kept of `study`."""
-    trials = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    trials = complete_trials(study)
     full = sum(max(t.intermediate_values) for t in trials)
     best = max(trials, key=lambda t: t.value)
     print(
@@ -124,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print_replays(
-        optuna.load_study(study_name=args.study, storage=args.storage),
+        load_study(args.storage, args.study),
         args.sweep,
         args.pruners,
         args.set,
