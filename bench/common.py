@@ -5,6 +5,7 @@ import functools
 import logging
 import os
 import shlex
+import signal
 import statistics
 import sys
 import tempfile
@@ -29,6 +30,12 @@ from dqnlab.device import cpu_model
 from dqnlab.tracking.experiments import use_experiment
 from dqnlab.training.run import run
 from dqnlab.training.state import TrainResult
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise SystemExit, so that the `with` and `finally` blocks that started a
+    server, a Ray head or a browser stop it instead of leaving it behind."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:

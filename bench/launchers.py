@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from common import stop_on_sigterm
 from servers import ray_head
 from sweep_helpers import TrialBudget, audit_sweep, run_sweep
 
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every trial")
     args = parser.parse_intermixed_args()
+    stop_on_sigterm()
     budget = TrialBudget(args.steps, args.steps // 2, 200)
     launchers = {
         "joblib": ["hydra/launcher=joblib"],

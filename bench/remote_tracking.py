@@ -19,7 +19,7 @@ from pathlib import Path
 import mlflow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from common import compose_config
+from common import compose_config, stop_on_sigterm
 from servers import MlflowServer
 
 from dqnlab.training.run import run
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_intermixed_args()
+    stop_on_sigterm()
     logging.getLogger("dqnlab").setLevel(logging.WARNING)
     overrides = [f"trainer.total_steps={args.steps}", "trainer.torch_threads=1", *args.overrides]
     speeds: dict[str, list[float]] = {"sqlite": [], "server": []}

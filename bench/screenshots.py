@@ -26,7 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from common import store_uri
+from common import stop_on_sigterm, store_uri
 from mlflow.tracking import MlflowClient
 from playwright.sync_api import Page, sync_playwright
 
@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--study", required=True)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
+    stop_on_sigterm()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium)
         context = browser.new_context(viewport={"width": 1500, "height": 950})

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from common import stop_on_sigterm
 from servers import MlflowServer
 
 TRAIN_PY = Path(__file__).resolve().parents[1] / "src" / "train.py"
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--warmup-s", type=float, default=25)
     parser.add_argument("--steps", type=int, default=200000)
     args = parser.parse_args()
+    stop_on_sigterm()
     for how in ("stopped", "frozen"):
         for away_s in args.away_s:
             status, seconds = stop_during_outage(how, away_s, args.warmup_s, args.steps)
