@@ -36,6 +36,7 @@ THRESHOLDS = {"cartpole": 475.0, "lunarlander": 200.0}
 TITLES = {"cartpole": "CartPole-v1", "lunarlander": "LunarLander-v3"}
 COLORS = {"dqnlab": "tab:blue", "sb3": "tab:orange"}
 LABELS = {"dqnlab": "dqnlab, shipped defaults", "sb3": "Stable-Baselines3, zoo settings"}
+LOWEST_SHOWN = -500  # the extensions figure's y axis: a crashed eval would squash the rest
 IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 Curve = list[tuple[int, float, float]]  # (env step, seconds, eval return)
@@ -57,14 +58,17 @@ def run_curve(client: MlflowClient, run: Run) -> Curve:
     return [(step, seconds[step], returns[step]) for step in sorted(returns) if step in seconds]
 
 
-def median_band(ax: Axes, seeds: dict[int, Curve], color: str, label: str | None) -> None:
+def median_band(
+    ax: Axes, seeds: dict[int, Curve], color: str, label: str | None, spread: bool = True
+) -> None:
     """Median eval return over seeds against env steps, the min-max spread shaded."""
     steps = sorted(set.intersection(*(set(s for s, _, _ in c) for c in seeds.values())))
     table = np.array(
         [[dict((s, r) for s, _, r in c)[step] for step in steps] for c in seeds.values()]
     )
     ax.plot(steps, np.median(table, axis=0), color=color, label=label)
-    ax.fill_between(steps, table.min(axis=0), table.max(axis=0), color=color, alpha=0.2)
+    if spread:
+        ax.fill_between(steps, table.min(axis=0), table.max(axis=0), color=color, alpha=0.2)
 
 
 def provenance(runs: list[Run]) -> str:
@@ -173,21 +177,22 @@ def extensions_figure(store: Path, base: str, output: Path) -> None:
     variants = [v for v in VARIANTS if v in curves]
     threshold = THRESHOLDS["lunarlander"]
     report(name, threshold, {v: curves[v] for v in variants})
-    columns = min(4, len(variants))
+    columns = min(4, -(-len(variants) // 2))
     rows = -(-len(variants) // columns)
     fig, axes = plt.subplots(
         rows, columns, figsize=(4 * columns, 3.3 * rows), sharex=True, sharey=True, squeeze=False
     )
     for ax, variant in zip(axes.flat, variants, strict=False):
         if variant != "vanilla" and "vanilla" in curves:
-            median_band(ax, curves["vanilla"], "tab:gray", "vanilla (median)")
+            median_band(ax, curves["vanilla"], "tab:gray", "vanilla (median)", spread=False)
         median_band(ax, curves[variant], "tab:blue", variant)
         seeds = curves[variant]
         steps = statistics.median(first_reach(c, threshold)[0] for c in seeds.values())
         finals = statistics.mean(c[-1][2] for c in seeds.values())
         reached = "never" if steps == float("inf") else f"{steps / 1000:g}k steps"
-        ax.set_title(f"{variant}: to {threshold:g} {reached}, final {finals:.0f}", fontsize=9)
+        ax.set_title(f"{variant}: {threshold:g} at {reached}, final mean {finals:.0f}", fontsize=9)
         ax.axhline(threshold, color="gray", linestyle="--", linewidth=1)
+        ax.set_ylim(LOWEST_SHOWN, 320)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=7)
     for ax in axes.flat[len(variants) :]:
@@ -197,10 +202,9 @@ def extensions_figure(store: Path, base: str, output: Path) -> None:
     for ax in axes[:, 0]:
         ax.set_ylabel("greedy eval return (20 episodes)")
     seeds_used = sorted({seed for by_seed in curves.values() for seed in by_seed})
-    fig.suptitle(
-        f"DQN extensions on LunarLander-v3 ({base} settings): median and min-max over seeds"
-    )
-    fig.text(0.01, 0.005, f"Seeds {seeds_used}. {provenance(runs)}", fontsize=7, wrap=True)
+    fig.suptitle(f"DQN extensions on LunarLander-v3 ({base} settings)")
+    about = f"Median and min-max over seeds {seeds_used}, returns below {LOWEST_SHOWN} cut off."
+    fig.text(0.01, 0.005, f"{about} {provenance(runs)}", fontsize=7, wrap=True)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(output, dpi=110)
     print(f"wrote {output}")
