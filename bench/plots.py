@@ -82,6 +82,7 @@ def provenance(runs: list[Run]) -> str:
 
 
 def kept_runs(client: MlflowClient, experiment: Experiment) -> list[Run]:
+    """The experiment's finished runs (a stopped or crashed one is left out of figures)."""
     return client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'")
 
 
