@@ -88,11 +88,12 @@ def test_required_groups_and_options_exist() -> None:
     assert {"dqn", "rainbow_lite"} <= set(options("agent"))
 
 
-def test_rainbow_lite_combines_double_dueling_prioritized_and_3_step(compose_config) -> None:
-    for env in ("cartpole", "lunarlander"):
+def test_rainbow_lite_combines_double_dueling_prioritized_and_n_step(compose_config) -> None:
+    # 3-step returns, Rainbow's n, unless the env option tunes its own (CartPole: 8).
+    for env, n_step in (("cartpole", 8), ("lunarlander", 3)):
         cfg = compose_config("agent=rainbow_lite", f"env={env}")
         check_config(cfg)
-        assert cfg.agent.double_q and cfg.network.dueling and cfg.agent.n_step == 3
+        assert cfg.agent.double_q and cfg.network.dueling and cfg.agent.n_step == n_step
         assert cfg.buffer._target_ == "dqnlab.replay.buffer.PrioritizedReplayBuffer"
         assert cfg.buffer.beta_steps == cfg.trainer.total_steps
         assert cfg.agent.lr == compose_config(f"env={env}").agent.lr  # the env's tuned lr
