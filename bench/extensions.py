@@ -36,8 +36,11 @@ class Base:
 
 
 BASES: dict[str, Base] = {
-    # The zoo's one update per env step and a constant lr, over 100k steps.
-    "zoo": Base(["env=lunarlander", "agent.gradient_steps=4", "agent.lr_end=null"], 100_000),
+    # The zoo's one update per env step and constant lr, over 100k steps.
+    "zoo": Base(
+        ["env=lunarlander", "agent.gradient_steps=4", "agent.lr=6.3e-4", "agent.lr_end=null"],
+        100_000,
+    ),
     # The env's shipped defaults: 2 updates per 4 env steps, the lr decayed over 200k steps.
     "defaults": Base(["env=lunarlander"], 200_000),
 }
