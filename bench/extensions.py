@@ -36,7 +36,7 @@ class Base:
 
 
 BASES: dict[str, Base] = {
-    # The zoo's one update per env step and constant lr, over 100k steps.
+    # The zoo's one update per env step at its constant lr (6.3e-4), over 100k steps.
     "zoo": Base(
         ["env=lunarlander", "agent.gradient_steps=4", "agent.lr=6.3e-4", "agent.lr_end=null"],
         100_000,

@@ -278,6 +278,20 @@ def test_baseline_of_a_searched_group_is_the_option_the_config_chose(
     assert first["network.dueling"] is cfg.network.dueling
 
 
+@pytest.mark.parametrize("definition", ["lunarlander", "extensions"])
+def test_published_sweeps_keep_the_baseline_lr_they_were_measured_with(definition: str) -> None:
+    """Their figures in docs/results.md came from a baseline trial at lr 6.3e-4, the env's
+    default then; TPE's later trials follow from it, so a new env default must not move it."""
+    register_sweep_definitions()
+    GlobalHydra.instance().clear()
+    base = [f"sweep={definition}"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("sweep", overrides=base)
+        first = baseline(cfg, group_choices(base), parse_space(cfg.sweep.space))
+    GlobalHydra.instance().clear()
+    assert first["agent.lr"] == 6.3e-4
+
+
 def test_patient_pruner_spares_a_climbing_trial_and_stops_a_stalled_one() -> None:
     """pruner=patient asks its median pruner only once a trial's reports stop beating its
     best: a late bloomer below the median while it climbs runs on."""
