@@ -15,7 +15,9 @@ from dqnlab.checkpointing.files import load_checkpoint
 from dqnlab.envs.factory import make_vector_env
 from dqnlab.evaluation.greedy import evaluate_greedy
 from dqnlab.tracking.experiments import KIND_TAG, TRAINING_KIND, use_experiment
+from dqnlab.training.artifacts import EvalArtifacts
 from dqnlab.training.run import EVAL_SEED_OFFSET, TEST_SEED_OFFSET, run
+from dqnlab.training.state import EvalPoint, TrainResult
 from tests.conftest import short_run_overrides
 
 METRICS = (
@@ -95,6 +97,21 @@ def test_smoke_run_records_params_metrics_artifacts_and_a_loadable_model(
     assert tested.mean == result.test_return
     (test_metric,) = client.get_metric_history(info.run_id, "test/return_mean")
     assert (test_metric.value, test_metric.step) == (result.test_return, result.steps)
+
+
+def test_figures_wait_for_plots_every_s_from_the_start_and_always_come_at_the_end(
+    tracking_uri: str,
+) -> None:
+    """A run shorter than `plots_every_s` spends no time drawing before its last evaluation."""
+    result = TrainResult(evals=[EvalPoint(1000, 1.0, 20.0, 2.0, 5.0)])
+    with mlflow.start_run() as active:
+        EvalArtifacts("cartpole", plots_every_s=3600)(result, last=False)
+        client = MlflowClient()
+        assert client.list_artifacts(active.info.run_id, "plots") == []
+        result.evals.append(EvalPoint(2000, 2.0, 40.0, 4.0, 9.0))
+        EvalArtifacts("cartpole", plots_every_s=3600)(result, last=True)
+        logged = {a.path for a in client.list_artifacts(active.info.run_id, "plots")}
+        assert logged == {"plots/diagnostics.png", "plots/learning_curve.png"}
 
 
 def test_every_extension_at_once_runs_and_logs_a_deterministic_model(

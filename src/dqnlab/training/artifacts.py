@@ -50,8 +50,9 @@ class EvalArtifacts:
     """Refreshes the diagnostic figures after evaluations and records greedy videos.
 
     Drawing four panels costs a few tenths of a second, a real share of a short CartPole
-    run with frequent evaluations, so figures are refreshed at most every `plots_every_s`
-    seconds, and always after the last evaluation. A video (`videos/step-<step>.mp4`) is
+    run with frequent evaluations, so figures are drawn at most every `plots_every_s`
+    seconds, counted from the start (a run shorter than that draws them once, at its end),
+    and always after the last evaluation. A video (`videos/step-<step>.mp4`) is
     recorded at the first evaluation past each multiple of `video_every` env steps; encoding
     costs about 15 ms a frame on a CPU, so it is off unless asked for.
     """
@@ -67,7 +68,7 @@ class EvalArtifacts:
         self.plots_every_s = plots_every_s
         self.video_every = video_every
         self.record_video = record_video
-        self.last_plot = -float("inf")
+        self.last_plot = time.perf_counter()
         self.last_video_step = 0
 
     def __call__(self, result: TrainResult, last: bool) -> None:
