@@ -58,6 +58,8 @@ class NStepBuilder:
         self.rewards = np.zeros((num_envs, n), dtype=np.float32)
         self.start = np.zeros(num_envs, dtype=np.int64)  # ring position of the oldest step
         self.count = np.zeros(num_envs, dtype=np.int64)  # steps waiting in each window
+        # ring_order[i]: the window's slots from position i on, oldest step first
+        self.ring_order = (np.arange(n)[:, None] + np.arange(n)) % n
 
     WINDOW = ("obs", "actions", "rewards", "start", "count")  # what a checkpoint keeps
 
@@ -96,6 +98,8 @@ class NStepBuilder:
         self.rewards[env_ids, slot] = rewards
         self.count[env_ids] += 1
         ended = (terminated > 0) | truncated
+        if not ended.any():  # most steps: no window to flush, nothing to concatenate
+            return self._emit_full(env_ids, next_obs)
         parts = [self._emit_full(env_ids[~ended], next_obs[~ended])]
         # Episode ends are rare: a Python loop over just those envs.
         parts += [
@@ -106,10 +110,9 @@ class NStepBuilder:
     def _emit_full(self, env_ids: np.ndarray, next_obs: np.ndarray) -> Transitions:
         """Emit the oldest step of every full window among `env_ids` (no episode end)."""
         full = self.count[env_ids] == self.n
-        envs, next_obs = env_ids[full], next_obs[full]
+        envs, next_obs = (env_ids, next_obs) if full.all() else (env_ids[full], next_obs[full])
         oldest = self.start[envs]
-        order = (oldest[:, None] + np.arange(self.n)) % self.n
-        returns = self.rewards[envs[:, None], order] @ self.powers[: self.n]
+        returns = self.rewards[envs[:, None], self.ring_order[oldest]] @ self.powers[: self.n]
         transitions = Transitions(
             self.obs[envs, oldest],
             self.actions[envs, oldest],
