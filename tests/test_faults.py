@@ -164,6 +164,8 @@ def test_a_disk_full_at_the_second_checkpoint_fails_the_run_and_keeps_the_first(
 @small_disk
 def test_a_full_artifact_store_fails_the_run_and_keeps_the_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "mlruns").symlink_to("disk")  # a new experiment's artifacts go to ./mlruns
-    # Room for config.yaml (logged at the start), not for the figures of the first evaluation.
-    found = train_on_small_disk(tmp_path, 16 * 1024, FULL_DISK_RUN, r"No space left on device")
+    # Room for config.yaml (logged at the start), not for the figures of the first evaluation
+    # (plots_every_s=0: drawn after every evaluation).
+    overrides = [*FULL_DISK_RUN, "tracking.plots_every_s=0"]
+    found = train_on_small_disk(tmp_path, 16 * 1024, overrides, r"No space left on device")
     assert_intact(tmp_path / "checkpoints" / found.info.run_id / "checkpoint.pt", step=100)

@@ -104,6 +104,7 @@ def test_figures_wait_for_plots_every_s_from_the_start_and_always_come_at_the_en
 ) -> None:
     """A run shorter than `plots_every_s` spends no time drawing before its last evaluation."""
     result = TrainResult(evals=[EvalPoint(1000, 1.0, 20.0, 2.0, 5.0)])
+    mlflow.set_experiment("figures")  # this store's: another test's may still be the active one
     with mlflow.start_run() as active:
         EvalArtifacts("cartpole", plots_every_s=3600)(result, last=False)
         client = MlflowClient()
