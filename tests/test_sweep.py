@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from sweep_helpers import SWEEP_PY, TINY_CARTPOLE, load_study, run_sweep, sweep_env
 
 from dqnlab.checkpointing.signals import EXIT_RESUMABLE
+from dqnlab.sweep.parent_run import StudyRecorder
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -33,6 +34,23 @@ def child_runs(client: MlflowClient, parent_id: str) -> list:
     return client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'"
     )
+
+
+def test_the_parent_run_shows_the_newest_best_when_trials_finish_out_of_order(
+    tracking_uri: str,
+) -> None:
+    """Two workers: trial 1 ends before trial 0, which beats it; the parent must show 0's."""
+    client = MlflowClient()
+    parent = client.create_run(client.create_experiment("study")).info.run_id
+    record = StudyRecorder(parent)
+    study = optuna.create_study(direction="maximize")
+    first, second = study.ask(), study.ask()
+    record(study, study.tell(second, 10.0))
+    record(study, study.tell(first, 50.0))
+    metrics = client.get_run(parent).data.metrics
+    assert metrics["best_value"] == 50.0
+    assert metrics["trials/complete"] == 2
+    assert [m.step for m in client.get_metric_history(parent, "trial/value")] == [1, 0]
 
 
 def test_two_workers_fill_one_study_and_record_it_in_mlflow(tmp_path):

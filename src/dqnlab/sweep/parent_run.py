@@ -59,15 +59,18 @@ class StudyRecorder:
             "trials/pruned": counts[TrialState.PRUNED],
             "trials/failed": counts[TrialState.FAIL],
         }
-        if trial.state == TrialState.COMPLETE:
-            metrics["trial/value"] = trial.value
-        best = _best_trial(study)
+        best = _best_trial(study)  # read after `trials`: it knows at least their results
         if best is not None:
             metrics["best_value"] = best.value
-        self.client.log_batch(
-            self.parent_run_id,
-            metrics=[Metric(k, float(v), _now_ms(), trial.number) for k, v in metrics.items()],
-        )
+        # Study-wide values are stepped by the trials finished so far, not by this trial's
+        # number: workers finish trials out of order, and MLflow shows a metric's value at
+        # its highest step, which must be the newest.
+        finished = sum(counts[state] for state in TrialState if state.is_finished())
+        now = _now_ms()
+        points = [Metric(k, float(v), now, finished) for k, v in metrics.items()]
+        if trial.state == TrialState.COMPLETE:
+            points.append(Metric("trial/value", float(trial.value), now, trial.number))
+        self.client.log_batch(self.parent_run_id, metrics=points)
         if best is not None and best.number == trial.number:
             self.client.set_tag(self.parent_run_id, "best.trial", str(best.number))
             for path, value in best.params.items():
