@@ -36,13 +36,22 @@ class Base:
 
 
 BASES: dict[str, Base] = {
-    # The zoo's one update per env step at its constant lr (6.3e-4), over 100k steps.
+    # The zoo's one update per env step at its constant lr (6.3e-4), 1-step returns and epsilon
+    # decayed over 12k steps, over 100k steps.
     "zoo": Base(
-        ["env=lunarlander", "agent.gradient_steps=4", "agent.lr=6.3e-4", "agent.lr_end=null"],
+        [
+            "env=lunarlander",
+            "agent.gradient_steps=4",
+            "agent.lr=6.3e-4",
+            "agent.lr_end=null",
+            "agent.n_step=1",
+            "exploration.decay_steps=12000",
+        ],
         100_000,
     ),
-    # The env's shipped defaults: 2 updates per 4 env steps, the lr decayed over 200k steps.
-    "defaults": Base(["env=lunarlander"], 200_000),
+    # The env's shipped defaults (2 updates per 4 env steps, the lr decayed over 200k steps)
+    # with 1-step returns, so that each variant adds its own extensions.
+    "defaults": Base(["env=lunarlander", "agent.n_step=1"], 200_000),
 }
 
 # Each extension alone on top of vanilla DQN, two pairs with Double DQN (the env default), then
