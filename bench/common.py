@@ -81,9 +81,15 @@ def create_experiment(store: Path, name: str) -> None:
 
 
 def bench_tags(threads: int) -> dict[str, str]:
-    """Tags naming the machine, torch threads and command of a benchmark's kept runs."""
+    """Tags naming the machine, torch threads and command of a benchmark's kept runs.
+
+    The machine includes the vector instructions torch uses (AVX2, AVX512): runs with the
+    same seed learn differently on CPUs that round some float operations differently."""
+    capability = torch.backends.cpu.get_cpu_capability()
     return {
-        "bench.machine": f"{cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
+        "bench.machine": (
+            f"{cpu_model()} ({capability}), {os.cpu_count()} CPUs, torch {torch.__version__}"
+        ),
         "bench.threads": str(threads),
         "bench.command": shlex.join(["python", *sys.argv]),
     }

@@ -29,6 +29,7 @@ import optuna
 from common import complete_trials, first_reach, load_study, store_uri
 from extensions import BASES, VARIANTS
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from mlflow.entities import Experiment, Run
 from mlflow.tracking import MlflowClient
 
@@ -79,6 +80,12 @@ def provenance(runs: list[Run]) -> str:
     }
     machines = "; ".join(f"{m}, {t} torch threads" for m, t in sorted({a[:2] for a in about}))
     return f"{machines}. {'; '.join(sorted({a[2] for a in about}))}"
+
+
+def footer_height(footer: str, fig: Figure) -> float:
+    """The share of the figure's height a wrapped 7-point footer takes, its axes kept above."""
+    lines = 1 + len(footer) // 230  # about 230 characters of 7-point text per 13-inch line
+    return min(0.2, lines * 0.14 / fig.get_figheight())
 
 
 def kept_runs(client: MlflowClient, experiment: Experiment) -> list[Run]:
@@ -155,8 +162,9 @@ def curves_figure(store: Path, output: Path) -> None:
             )
         seeds[env] = sorted({seed for run_seeds in curves.values() for seed in run_seeds})
     used = ", ".join(f"{TITLES[env]} seeds {values}" for env, values in seeds.items())
-    fig.text(0.01, 0.005, f"{used}. {provenance(every_run)}", fontsize=7, wrap=True)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    footer = f"{used}. {provenance(every_run)}"
+    fig.text(0.01, 0.005, footer, fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, footer_height(footer, fig), 1, 1))
     fig.savefig(output, dpi=110)
     print(f"wrote {output}")
 
