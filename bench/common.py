@@ -53,7 +53,8 @@ def run_ours(overrides: Sequence[str], store: Path | None = None) -> TrainResult
     logging.getLogger("dqnlab").setLevel(logging.WARNING)
     cfg = compose_config([*overrides, "tracking.log_model=false"])
     with contextlib.ExitStack() as stack:
-        folder = store or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        # Resolved before the chdir below: a relative `store` names a folder of the caller's.
+        folder = (store or Path(stack.enter_context(tempfile.TemporaryDirectory()))).resolve()
         folder.mkdir(parents=True, exist_ok=True)
         stack.enter_context(contextlib.chdir(folder))
         mlflow.set_tracking_uri(store_uri(folder))
@@ -71,6 +72,7 @@ def store_uri(folder: Path) -> str:
 def create_experiment(store: Path, name: str) -> None:
     """Create experiment `name` in the kept store before parallel workers race to create it,
     from inside the store's folder so that its artifacts go under it."""
+    store = store.resolve()  # before the chdir: a relative `store` names a folder of the caller's
     store.mkdir(parents=True, exist_ok=True)
     with contextlib.chdir(store):
         mlflow.set_tracking_uri(store_uri(store))

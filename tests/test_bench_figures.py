@@ -10,9 +10,13 @@ from mlflow.tracking import MlflowClient
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-def bench(*args: str) -> subprocess.CompletedProcess:
+def bench(script: str, *args: str, cwd: Path = BENCH) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *args], cwd=BENCH, capture_output=True, text=True, timeout=600
+        [sys.executable, str(BENCH / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -21,8 +25,8 @@ def test_extension_runs_are_kept_and_drawn(tmp_path: Path) -> None:
     variants = ["vanilla", "dueling"]
     ran = bench(
         "extensions.py", "--variants", *variants, "--seeds", "0", "--steps", "5000",
-        "--jobs", "2", "--store", str(store),
-    )  # fmt: skip
+        "--jobs", "2", "--store", "store", cwd=tmp_path,
+    )  # fmt: skip  # a store relative to the working dir, as the docs' commands give it
     assert ran.returncode == 0, ran.stderr[-2000:]
     client = MlflowClient(f"sqlite:///{store}/mlflow.db")
     experiment = client.get_experiment_by_name("bench-extensions-zoo")
