@@ -23,10 +23,11 @@ def bench(script: str, *args: str, cwd: Path = BENCH) -> subprocess.CompletedPro
 def test_extension_runs_are_kept_and_drawn(tmp_path: Path) -> None:
     store = tmp_path / "store"
     variants = ["vanilla", "dueling"]
+    # A store relative to the working dir, as the docs' commands give it.
     ran = bench(
         "extensions.py", "--variants", *variants, "--seeds", "0", "--steps", "5000",
         "--jobs", "2", "--store", "store", cwd=tmp_path,
-    )  # fmt: skip  # a store relative to the working dir, as the docs' commands give it
+    )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-2000:]
     client = MlflowClient(f"sqlite:///{store}/mlflow.db")
     experiment = client.get_experiment_by_name("bench-extensions-zoo")
