@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 
 from dqnlab.config.cli import CONF_DIR
 from dqnlab.device import cpu_model
+from dqnlab.sweep.storage import storage_url
 from dqnlab.tracking.experiments import use_experiment
 from dqnlab.training.run import run
 from dqnlab.training.state import TrainResult
@@ -107,7 +108,11 @@ def annotate_run(store: Path, result: TrainResult, tags: dict[str, str]) -> None
 
 
 def load_study(storage: str, name: str) -> optuna.Study:
-    """Study `name` in `storage`; a missing one is refused in one line naming those there."""
+    """Study `name` in `storage`; a missing one is refused in one line naming those there, and
+    a missing SQLite file before opening it would create an empty one."""
+    url = storage_url(storage)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        raise SystemExit(f"no study storage {url.database}: give --storage the sweep's file")
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:

@@ -12,17 +12,21 @@ runs two trainings at once with one torch thread each: wall times are then compa
 each other, not with a run that had the machine to itself. With `--store DIR` every run is
 kept in `DIR/mlflow.db`, experiment `bench-extensions-<base>`, tagged `bench.variant`,
 `bench.machine`, `bench.threads` and `bench.command`, with `eval/seconds` beside its eval
-curve; without it the runs are thrown away.
+curve; without it the runs are thrown away. Ctrl-C or SIGTERM stops the trainings under
+way, whose runs end recorded as killed, and starts no more.
 """
 
 import argparse
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from common import annotate_run, bench_tags, create_experiment, first_reach, median, run_ours
+
+from dqnlab.checkpointing.signals import StopRequested, workers_handle_stop_signals
 
 THRESHOLD = 200.0
 
@@ -103,6 +107,17 @@ class Keep:
 
 def train_variant(
     base: Base, variant: str, seed: int, total_steps: int, threads: int, keep: Keep | None
+) -> Outcome | None:
+    """One training in a worker; None when a stop signal ended it (its run is recorded as
+    killed)."""
+    try:
+        return _train(base, variant, seed, total_steps, threads, keep)
+    except StopRequested:
+        return None
+
+
+def _train(
+    base: Base, variant: str, seed: int, total_steps: int, threads: int, keep: Keep | None
 ) -> Outcome:
     overrides = [
         *base.overrides,
@@ -151,6 +166,51 @@ def table(outcomes: list[Outcome], variants: list[str]) -> str:
     return "\n".join(rows)
 
 
+def train_in_workers(
+    base: Base,
+    trainings: list[tuple[str, int]],
+    steps: int,
+    threads: int,
+    keep: Keep | None,
+    jobs: int,
+) -> tuple[list[Outcome], int | None]:
+    """Each (variant, seed) in one of `jobs` worker processes, printed as it ends; the exit
+    status a stop signal asks for, or None.
+
+    Trainings are handed out one at a time as workers free up, so that after a stop no
+    queued one starts: on SIGTERM the workers' runs stop at their next env step, recorded
+    as killed.
+    """
+    outcomes: list[Outcome] = []
+    # spawn: a fresh interpreter per worker, nothing inherited from this process's torch.
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(jobs, mp_context=context) as pool,
+        workers_handle_stop_signals() as stop,
+    ):
+        running: set[Future[Outcome | None]] = set()
+        while trainings or running:
+            while trainings and len(running) < jobs and stop.signum is None:
+                variant, seed = trainings.pop(0)
+                running.add(pool.submit(train_variant, base, variant, seed, steps, threads, keep))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            if stop.signum is not None:
+                trainings.clear()
+                continue
+            for future in done:
+                o = future.result()
+                if o is None:  # that worker alone was stopped
+                    continue
+                outcomes.append(o)
+                print(
+                    f"{o.variant} seed {o.seed}: first eval >= {THRESHOLD:g} at step "
+                    f"{o.steps_to_target} after {o.seconds_to_target:.0f} s; final eval "
+                    f"{o.final_eval:.1f}; {o.steps_per_second:.0f} env steps/s",
+                    flush=True,
+                )
+    return outcomes, stop.exit_status()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS))
@@ -167,24 +227,10 @@ def main() -> None:
     keep = Keep(args.store, experiment, bench_tags(threads)) if args.store else None
     if keep:
         create_experiment(keep.store, keep.experiment)
-    outcomes: list[Outcome] = []
-    # spawn: a fresh interpreter per worker, nothing inherited from this process's torch.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-        futures = [
-            pool.submit(train_variant, base, variant, seed, steps, threads, keep)
-            for variant in args.variants
-            for seed in args.seeds
-        ]
-        for future in as_completed(futures):
-            o = future.result()
-            outcomes.append(o)
-            print(
-                f"{o.variant} seed {o.seed}: first eval >= {THRESHOLD:g} at step "
-                f"{o.steps_to_target} after {o.seconds_to_target:.0f} s; final eval "
-                f"{o.final_eval:.1f}; {o.steps_per_second:.0f} env steps/s",
-                flush=True,
-            )
+    trainings = [(variant, seed) for variant in args.variants for seed in args.seeds]
+    outcomes, exit_status = train_in_workers(base, trainings, steps, threads, keep, args.jobs)
+    if exit_status is not None:
+        sys.exit(exit_status)
     print(table(outcomes, args.variants))
 
 

@@ -60,3 +60,16 @@ def test_a_store_without_the_runs_is_refused_in_one_line(tmp_path: Path) -> None
         f"no MLflow store {tmp_path}/none/mlflow.db: give --store the benchmark's folder"
     )
     assert not (tmp_path / "none").exists()
+
+
+def test_a_missing_study_file_is_refused_without_creating_it(tmp_path: Path) -> None:
+    storage = tmp_path / "sweeps.db"
+    missing = bench(
+        "plots.py", "sweep", "--storage", f"sqlite:///{storage}", "--study", "dqn-cartpole",
+        "--store", str(tmp_path),
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        f"no study storage {storage}: give --storage the sweep's file"
+    )
+    assert not storage.exists()
