@@ -110,15 +110,6 @@ def train_variant(
 ) -> Outcome | None:
     """One training in a worker; None when a stop signal ended it (its run is recorded as
     killed)."""
-    try:
-        return _train(base, variant, seed, total_steps, threads, keep)
-    except StopRequested:
-        return None
-
-
-def _train(
-    base: Base, variant: str, seed: int, total_steps: int, threads: int, keep: Keep | None
-) -> Outcome:
     overrides = [
         *base.overrides,
         *VARIANTS[variant],
@@ -129,11 +120,15 @@ def _train(
         f"trainer.torch_threads={threads}",
         "device=cpu",
     ]
-    if keep is None:
-        result = run_ours(overrides)
-    else:
-        kept = [f"tracking.experiment={keep.experiment}", "trainer.checkpoint_buffer=false"]
-        result = run_ours([*overrides, *kept], keep.store)
+    try:
+        if keep is None:
+            result = run_ours(overrides)
+        else:
+            kept = [f"tracking.experiment={keep.experiment}", "trainer.checkpoint_buffer=false"]
+            result = run_ours([*overrides, *kept], keep.store)
+    except StopRequested:
+        return None
+    if keep is not None:
         annotate_run(keep.store, result, keep.tags | {"bench.variant": variant})
     step, seconds = first_reach([(e.step, e.seconds, e.mean) for e in result.evals], THRESHOLD)
     return Outcome(variant, seed, step, seconds, result.final_eval, result.steps / result.seconds)
@@ -182,6 +177,7 @@ def train_in_workers(
     as killed.
     """
     outcomes: list[Outcome] = []
+    pending = list(trainings)
     # spawn: a fresh interpreter per worker, nothing inherited from this process's torch.
     context = multiprocessing.get_context("spawn")
     with (
@@ -189,13 +185,13 @@ def train_in_workers(
         workers_handle_stop_signals() as stop,
     ):
         running: set[Future[Outcome | None]] = set()
-        while trainings or running:
-            while trainings and len(running) < jobs and stop.signum is None:
-                variant, seed = trainings.pop(0)
+        while pending or running:
+            while pending and len(running) < jobs and stop.signum is None:
+                variant, seed = pending.pop(0)
                 running.add(pool.submit(train_variant, base, variant, seed, steps, threads, keep))
             done, running = wait(running, return_when=FIRST_COMPLETED)
             if stop.signum is not None:
-                trainings.clear()
+                pending.clear()
                 continue
             for future in done:
                 o = future.result()
