@@ -88,9 +88,33 @@ def footer_height(footer: str, fig: Figure) -> float:
     return min(0.2, lines * 0.14 / fig.get_figheight())
 
 
-def kept_runs(client: MlflowClient, experiment: Experiment) -> list[Run]:
-    """The experiment's finished runs (a stopped or crashed one is left out of figures)."""
-    return client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'")
+def latest_runs(
+    client: MlflowClient, experiment: Experiment, group: str
+) -> dict[str, dict[int, Run]]:
+    """The experiment's finished runs (a stopped or crashed one is left out of figures) by the
+    tag `group` (library or variant) and seed; a later run of both replaces an earlier one."""
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        "attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time ASC"],
+    )
+    latest: dict[str, dict[int, Run]] = defaultdict(dict)
+    for run in runs:
+        latest[run.data.tags[group]][int(run.data.params["seed"])] = run
+    return latest
+
+
+def every_run(runs: dict[str, dict[int, Run]]) -> list[Run]:
+    """The runs of `latest_runs`, in one list."""
+    return [run for by_seed in runs.values() for run in by_seed.values()]
+
+
+def curves_of(client: MlflowClient, runs: dict[str, dict[int, Run]]) -> dict[str, dict[int, Curve]]:
+    """Each run's eval curve, by group and seed as `latest_runs` gives them."""
+    return {
+        group: {seed: run_curve(client, run) for seed, run in by_seed.items()}
+        for group, by_seed in runs.items()
+    }
 
 
 def draw_env(axes: tuple[Axes, Axes], env: str, curves: dict[str, dict[int, Curve]]) -> None:
@@ -144,15 +168,11 @@ def curves_figure(store: Path, output: Path) -> None:
     if not envs:
         raise SystemExit(f"no bench-cartpole or bench-lunarlander experiment in {store}/mlflow.db")
     fig, axes = plt.subplots(len(envs), 2, figsize=(13, 4.5 * len(envs)), squeeze=False)
-    every_run, seeds = [], {}
+    drawn, seeds = [], {}
     for row, env in zip(axes, envs, strict=True):
-        runs = kept_runs(client, experiments[env])
-        every_run += runs
-        curves: dict[str, dict[int, Curve]] = defaultdict(dict)
-        for run in runs:
-            curves[run.data.tags["bench.library"]][int(run.data.params["seed"])] = run_curve(
-                client, run
-            )
+        runs = latest_runs(client, experiments[env], "bench.library")
+        drawn += every_run(runs)
+        curves = curves_of(client, runs)
         draw_env((row[0], row[1]), env, curves)
         medians = report(env, THRESHOLDS[env], dict(sorted(curves.items())))
         if {"dqnlab", "sb3"} <= medians.keys():
@@ -162,7 +182,7 @@ def curves_figure(store: Path, output: Path) -> None:
             )
         seeds[env] = sorted({seed for run_seeds in curves.values() for seed in run_seeds})
     used = ", ".join(f"{TITLES[env]} seeds {values}" for env, values in seeds.items())
-    footer = f"{used}. {provenance(every_run)}"
+    footer = f"{used}. {provenance(drawn)}"
     fig.text(0.01, 0.005, footer, fontsize=7, wrap=True)
     fig.tight_layout(rect=(0, footer_height(footer, fig), 1, 1))
     fig.savefig(output, dpi=110)
@@ -175,14 +195,10 @@ def extensions_figure(store: Path, base: str, output: Path) -> None:
     client = open_store(store)
     name = f"bench-extensions-{base}"
     experiment = client.get_experiment_by_name(name)
-    runs = kept_runs(client, experiment) if experiment else []
+    runs = latest_runs(client, experiment, "bench.variant") if experiment else {}
     if not runs:
         raise SystemExit(f"no finished run in experiment {name} of {store}/mlflow.db")
-    curves: dict[str, dict[int, Curve]] = defaultdict(dict)
-    for run in runs:
-        curves[run.data.tags["bench.variant"]][int(run.data.params["seed"])] = run_curve(
-            client, run
-        )
+    curves = curves_of(client, runs)
     variants = [v for v in VARIANTS if v in curves]
     threshold = THRESHOLDS["lunarlander"]
     report(name, threshold, {v: curves[v] for v in variants})
@@ -213,7 +229,7 @@ def extensions_figure(store: Path, base: str, output: Path) -> None:
     seeds_used = sorted({seed for by_seed in curves.values() for seed in by_seed})
     fig.suptitle(f"DQN extensions on LunarLander-v3 ({base} settings)")
     about = f"Median and min-max over seeds {seeds_used}, returns below {LOWEST_SHOWN} cut off."
-    fig.text(0.01, 0.005, f"{about} {provenance(runs)}", fontsize=7, wrap=True)
+    fig.text(0.01, 0.005, f"{about} {provenance(every_run(runs))}", fontsize=7, wrap=True)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(output, dpi=110)
     print(f"wrote {output}")

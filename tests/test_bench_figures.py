@@ -73,3 +73,38 @@ def test_a_missing_study_file_is_refused_without_creating_it(tmp_path: Path) -> 
         f"no study storage {storage}: give --storage the sweep's file"
     )
     assert not storage.exists()
+
+
+def test_curves_draw_the_latest_finished_run_of_each_library_and_seed(tmp_path: Path) -> None:
+    """A rerun of the bench into the same store replaces what it measured again; a crashed
+    run is left out."""
+    store = tmp_path / "store"
+    store.mkdir()
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    experiment = client.create_experiment("bench-cartpole")
+    for start, final, status, command in [
+        (1_000, 100.0, "FINISHED", "first"),
+        (2_000, 480.0, "FINISHED", "rerun"),
+        (3_000, 5.0, "FAILED", "crashed"),
+    ]:
+        run = client.create_run(experiment, start_time=start).info.run_id
+        client.log_param(run, "seed", 0)
+        for key, value in [
+            ("bench.library", "dqnlab"),
+            ("bench.machine", "test CPU"),
+            ("bench.threads", "1"),
+            ("bench.command", command),
+        ]:
+            client.set_tag(run, key, value)
+        for step, seconds, mean in [(2000, 1.0, 50.0), (4000, 2.0, final)]:
+            client.log_metric(run, "eval/return_mean", mean, step=step)
+            client.log_metric(run, "eval/seconds", seconds, step=step)
+        client.set_terminated(run, status)
+
+    figure = tmp_path / "curves.png"
+    drawn = bench("plots.py", "curves", "--store", str(store), "--output", str(figure))
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    assert drawn.stdout.splitlines()[0] == (
+        "cartpole dqnlab: to 475: s0 4000 steps 2.0 s; median 4000 steps, 2.0 s; final evals 480.0"
+    )
+    assert figure.stat().st_size > 10_000

@@ -66,6 +66,35 @@ def test_dueling_q_is_value_plus_centred_advantage() -> None:
     torch.testing.assert_close(net(obs), expected)
 
 
+@pytest.mark.parametrize("network", ["mlp", "nature_cnn"])
+def test_layer_norm_normalises_each_hidden_layer_before_its_activation(network: str) -> None:
+    if network == "mlp":
+        net, obs = MLPQNetwork((8,), 3, hidden_sizes=(64, 32), layer_norm=True), torch.randn(5, 8)
+        fc = net.layers
+    else:
+        net = NatureCNN((4, 84, 84), 3, hidden_sizes=(64, 32), layer_norm=True)
+        obs, fc = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8), net.head
+    norms = [m for m in fc if isinstance(m, torch.nn.LayerNorm)]
+    assert [n.normalized_shape for n in norms] == [(64,), (32,)]
+    linear_out: list[torch.Tensor] = []
+    activation_in: list[torch.Tensor] = []
+    for module in fc:
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(lambda _, __, out: linear_out.append(out))
+        if isinstance(module, torch.nn.ReLU):
+            module.register_forward_pre_hook(lambda _, args: activation_in.append(args[0]))
+    assert net(obs).shape == (5, 3)
+    # At initialisation (scale 1, shift 0) the activation sees each row of the linear
+    # layer's output shifted to mean 0 and scaled to variance 1.
+    assert len(activation_in) == 2
+    for features, normalised in zip(linear_out[:2], activation_in, strict=True):
+        mean, var = (
+            features.mean(dim=1, keepdim=True),
+            features.var(dim=1, keepdim=True, unbiased=False),
+        )
+        torch.testing.assert_close(normalised, (features - mean) / torch.sqrt(var + 1e-5))
+
+
 def test_noisy_linear_initialisation() -> None:
     layer = NoisyLinear(4, 3, sigma0=0.5)
     # mu ~ U(-1/sqrt(4), 1/sqrt(4)); sigma = 0.5 / sqrt(4).

@@ -36,17 +36,21 @@ def fc_q_layers(
     dueling: bool = False,
     noisy: bool = False,
     noisy_sigma0: float = 0.5,
+    layer_norm: bool = False,
 ) -> nn.Sequential:
     """Hidden layers then a Q head (plain or dueling); every linear layer noisy if `noisy`.
 
-    Without dueling the layout is `[linear, act, ..., linear]`, the same state_dict keys
-    as a plain `nn.Sequential` MLP.
+    With `layer_norm`, each hidden linear layer's output is layer-normalised (with a learned
+    scale and shift) before its activation, which keeps the features' scale fixed as the
+    targets move. Without dueling or layer norm the layout is `[linear, act, ..., linear]`,
+    the same state_dict keys as a plain `nn.Sequential` MLP.
     """
     linear: LinearFactory = partial(NoisyLinear, sigma0=noisy_sigma0) if noisy else nn.Linear
     layers: list[nn.Module] = []
     width = in_features
     for size in hidden_sizes:
-        layers += [linear(width, size), activation()]
+        norm = [nn.LayerNorm(size)] if layer_norm else []
+        layers += [linear(width, size), *norm, activation()]
         width = size
     layers.append(DuelingHead(width, n_actions, linear) if dueling else linear(width, n_actions))
     return nn.Sequential(*layers)

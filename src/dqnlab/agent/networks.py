@@ -23,6 +23,7 @@ class MLPQNetwork(nn.Module):
         dueling: bool = False,
         noisy: bool = False,
         noisy_sigma0: float = 0.5,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
         if len(obs_shape) != 1:
@@ -38,6 +39,7 @@ class MLPQNetwork(nn.Module):
             dueling=dueling,
             noisy=noisy,
             noisy_sigma0=noisy_sigma0,
+            layer_norm=layer_norm,
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -63,6 +65,7 @@ class NatureCNN(nn.Module):
         dueling: bool = False,
         noisy: bool = False,
         noisy_sigma0: float = 0.5,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
         if len(obs_shape) != 3 or min(obs_shape[1:]) < self.MIN_SIDE:
@@ -90,6 +93,7 @@ class NatureCNN(nn.Module):
             dueling=dueling,
             noisy=noisy,
             noisy_sigma0=noisy_sigma0,
+            layer_norm=layer_norm,
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,9 @@ class QNetworkConf:
     set the exploration's start and end to 0 with it."""
     noisy_sigma0: float = ranged(gt=0)
     """Initial noise scale, `sigma0 / sqrt(fan_in)`."""
+    layer_norm: bool = MISSING
+    """LayerNorm (with a learned scale and shift) after each fully connected hidden layer,
+    before its activation."""
 
 
 @dataclass
