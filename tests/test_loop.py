@@ -5,6 +5,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from dqnlab.agent.exploration import EpsilonGreedy
@@ -156,10 +157,21 @@ def test_episode_metrics_and_evaluations_are_reported(tmp_path: Path) -> None:
         "eval/return_mean",
         "eval/return_std",
     } <= names
-    lengths = [v for name, v, _ in sink.points if name == "train/episode_length"]
-    assert sum(lengths) <= result.steps and max(lengths) <= EPISODE_CAP
     assert [e.step for e in result.evals] == [100, 200, 300]
     assert (tmp_path / "c.pt").exists()
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_each_finished_episode_is_recorded_whole(tmp_path: Path, num_envs: int) -> None:
+    """Every episode ends by termination (position 5) or the time limit (7) and earns
+    1 + 2 + ... + length; the autoreset step after it counts towards no episode."""
+    result, _, sink = run_counting_env(tmp_path, num_envs)
+    lengths = [v for name, v, _ in sink.points if name == "train/episode_length"]
+    returns = [v for name, v, _ in sink.points if name == "train/episode_return"]
+    assert set(lengths) == {TERMINAL_AT, EPISODE_CAP}
+    assert returns == [length * (length + 1) / 2 for length in lengths]
+    # Only each env's unfinished last episode is missing from the recorded steps.
+    assert result.steps - num_envs * EPISODE_CAP < sum(lengths) <= result.steps
 
 
 def test_crossed_counts_period_multiples() -> None:

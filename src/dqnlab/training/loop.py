@@ -15,6 +15,7 @@ def train(run: Training, callbacks: Sequence[Callback]) -> TrainResult:
     envs, learner, buffer, exploration = run.envs, run.learner, run.buffer, run.exploration
     s, st = run.settings, run.state
     n_actions = int(envs.single_action_space.n)
+    all_envs = np.arange(envs.num_envs)
     run.started, run.start_step = time.perf_counter(), st.step
     for callback in callbacks:
         callback.on_train_start(run)
@@ -35,19 +36,17 @@ def train(run: Training, callbacks: Sequence[Callback]) -> TrainResult:
 
         # Store real transitions only: not the autoreset step that crosses an episode boundary.
         # The buffer holds each env's latest steps until their n-step returns are complete.
-        real = ~st.resets_next
-        buffer.add_steps(
-            np.flatnonzero(real),
-            st.obs[real],
-            actions[real],
-            rewards[real],
-            next_obs[real],
-            terminated[real],
-            truncated[real],
-        )
+        step = (st.obs, actions, rewards, next_obs, terminated, truncated)
+        if st.resets_next.any():
+            real = ~st.resets_next
+            buffer.add_steps(np.flatnonzero(real), *(field[real] for field in step))
+            stored = int(real.sum())
+        else:  # most steps: every env's step is real, nothing to select
+            buffer.add_steps(all_envs, *step)
+            stored = envs.num_envs
         st.resets_next = terminated | truncated
         st.obs = next_obs
-        before, st.step = st.step, st.step + int(real.sum())
+        before, st.step = st.step, st.step + stored
 
         # Learn: `gradient_steps` updates every `train_freq` env steps once learning starts.
         phases = run.crossed(before, s.train_freq)
