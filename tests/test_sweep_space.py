@@ -288,6 +288,7 @@ MEASURED_LUNARLANDER = {"agent.gamma": 0.99, "agent.n_step": 1, "exploration.dec
         ("lunarlander", {**MEASURED_LUNARLANDER, "agent.lr": 6.3e-4}),
         ("extensions", {**MEASURED_LUNARLANDER, "agent.lr": 6.3e-4}),
         ("lunarlander_defaults", {**MEASURED_LUNARLANDER, "agent.lr": 1e-3}),
+        ("cartpole_defaults", {"agent.n_step": 1, "exploration.decay_steps": 8000}),
     ],
 )
 def test_published_sweeps_keep_the_baseline_they_were_measured_with(
