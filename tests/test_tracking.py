@@ -8,6 +8,7 @@ import mlflow
 import numpy as np
 import pytest
 import torch
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
@@ -167,3 +168,30 @@ def test_an_experiment_kind_chosen_in_the_ui_is_kept(tracking_uri: str) -> None:
     chosen = client.create_experiment("mine", tags={KIND_TAG: "genai_development"})
     assert use_experiment("mine") == chosen
     assert client.get_experiment(chosen).tags[KIND_TAG] == "genai_development"
+
+
+def test_runs_started_together_share_a_new_experiment(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs on a new store both find the experiment untagged; the second one's tag write
+    fails on the database's unique key (as SQLite's did for two benchmark processes)."""
+    tag_first = MlflowClient.set_experiment_tag
+
+    def lose_the_race(client: MlflowClient, *args: str) -> None:
+        tag_first(client, *args)  # the other process's write lands first
+        raise MlflowException("UNIQUE constraint failed: experiment_tags.key")
+
+    monkeypatch.setattr(MlflowClient, "set_experiment_tag", lose_the_race)
+    experiment_id = use_experiment("both")
+    assert MlflowClient().get_experiment(experiment_id).tags[KIND_TAG] == TRAINING_KIND
+
+
+def test_a_failed_kind_tag_that_nobody_wrote_is_an_error(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(client: MlflowClient, *args: str) -> None:
+        raise MlflowException("permission denied")
+
+    monkeypatch.setattr(MlflowClient, "set_experiment_tag", refuse)
+    with pytest.raises(MlflowException, match="permission denied"):
+        use_experiment("refused")
